@@ -1,0 +1,71 @@
+// The request that travels down the chain, and the small header list it shares with
+// responses.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace hfchain {
+
+// HTTP header fields in arrival order. Look-ups ignore case, as HTTP does.
+class Headers {
+ public:
+  using Field = std::pair<std::string, std::string>;
+
+  // Returns the first value of `name`, or nullptr.
+  const std::string* find(std::string_view name) const;
+  // Replaces every field called `name` with one field.
+  void set(std::string name, std::string value);
+  void add(std::string name, std::string value) { fields_.emplace_back(std::move(name), std::move(value)); }
+  // Removes every field called `name`; returns how many were removed.
+  size_t remove(std::string_view name);
+
+  const std::vector<Field>& fields() const { return fields_; }
+  bool empty() const { return fields_.empty(); }
+
+ private:
+  std::vector<Field> fields_;
+};
+
+struct Message {
+  std::string role;  // "system", "user", "assistant", "tool"
+  std::string content;
+};
+
+using Clock = std::chrono::steady_clock;
+
+// A text-generation request. A request is either a chat (messages) or a raw prompt
+// (inputs); the transport turns it into the target protocol's body.
+//
+// Links may change the request before calling the rest of the chain. A link that calls the
+// rest more than once passes a copy when it needs the original back, because links further
+// down may change what they are given.
+struct Request {
+  std::string id;                 // unique per request; set by the engine when empty
+  std::string target;             // the target to send to; empty: the config's default
+  std::string model;              // overrides the target's model when not empty
+  std::vector<Message> messages;  // chat request
+  std::string inputs;             // raw prompt (TGI /generate); used when messages is empty
+  // Generation parameters under their TGI names (max_new_tokens, temperature, top_p, top_k,
+  // stop, seed, repetition_penalty, do_sample, ...). The transport renames them for
+  // OpenAI-compatible targets (max_new_tokens becomes max_tokens).
+  nlohmann::json parameters = nlohmann::json::object();
+  bool stream = true;             // ask the upstream for an event stream
+  Headers headers;                // extra headers for the upstream request
+  Headers metadata;               // caller facts: "key", "tenant", ...; never sent upstream
+  std::optional<Clock::time_point> deadline;  // the whole request must end by then
+
+  bool isChat() const { return !messages.empty(); }
+
+  // Returns parameters[name] as an integer, or `fallback` when absent or not a number.
+  int64_t intParameter(std::string_view name, int64_t fallback) const;
+};
+
+}  // namespace hfchain
