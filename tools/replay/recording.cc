@@ -18,8 +18,8 @@ bool equalsIgnoreCase(const std::string& a, const std::string& b) {
   });
 }
 
-Error recordingError(const std::string& file, const std::string& what) {
-  return makeError(ErrorClass::kConfigRejected, "invalid recording " + file + ": " + what);
+Error recordingError(const std::string& file, const std::string& problem) {
+  return makeError(ErrorClass::kConfigRejected, "invalid recording " + file + ": " + problem);
 }
 
 // Parses `text` as JSON, or returns nullopt when it is not JSON.

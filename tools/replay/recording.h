@@ -51,7 +51,7 @@ Result<std::vector<Recording>> loadRecordings(const std::string& path);
 // Returns true when the request (method, path with query, body) matches the recording.
 // Methods compare exactly and paths compare byte for byte. A recorded body that parses as
 // JSON matches a request body with an equal JSON value, so key order and whitespace do not
-// matter; other bodies compare as bytes. A recording without a body matches a request whose
+// matter. Other bodies compare as bytes. A recording without a body matches a request whose
 // body is empty.
 bool requestMatches(const Recording& recording, const std::string& method, const std::string& path,
                     const std::string& body);

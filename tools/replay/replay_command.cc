@@ -38,7 +38,7 @@ std::string replayUsage() {
          "\n"
          "  PATH                a recording file or a folder of *.json recordings\n"
          "  --port N            TCP port to listen on; 0 picks a free port (printed at start)\n"
-         "  --any               answer every request with the next recording in turn,\n"
+         "  --any               respond to every request with the next recording in turn,\n"
          "                      whatever was requested\n"
          "  --chunk-bytes N     write the body in chunks of N bytes (default: as recorded)\n"
          "  --chunk-delay-ms D  wait D milliseconds between body chunks (default: 0)\n"

@@ -236,10 +236,10 @@ void ReplayServer::Impl::handle(Poco::Net::HTTPServerRequest& request,
 
 void ReplayServer::Impl::sendUnmatched(const std::string& method, const std::string& path,
                                        Poco::Net::HTTPServerResponse& response) {
-  const std::string message = "no recording matches " + method + " " + path + " (" +
-                              std::to_string(recordings_.size()) +
-                              " recordings loaded; matching compares method, path with query "
-                              "and body; run with --any to answer every request in turn)";
+  const std::string message =
+      "no recording matches " + method + " " + path + " (" + std::to_string(recordings_.size()) +
+      " recordings loaded; matching compares method, path with query "
+      "and body; run with --any to serve the recordings in turn for every request)";
   log("replay: " + message);
   nlohmann::json error = {{"error", message}, {"error_type", "replay"}};
   const std::string text = error.dump();

@@ -1,4 +1,4 @@
-// ReplayServer: a loopback HTTP server that answers requests with recorded upstream exchanges,
+// ReplayServer: a loopback HTTP server that responds to requests with recorded upstream exchanges,
 // so that policies can be tested offline against real Hugging Face responses.
 #pragma once
 
@@ -20,7 +20,7 @@ struct ReplayOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0 lets the system choose a free port; see ReplayServer::port()
 
-  // Answer every request with the next recording in turn, whatever was requested.
+  // Respond to every request with the next recording in turn, whatever the request was.
   bool any = false;
 
   // When > 0, the body is written in chunks of this many bytes instead of the recorded chunks.
@@ -35,8 +35,8 @@ struct ReplayOptions {
 
 // Serves a fixed set of recordings over HTTP/1.1 on a loopback address.
 //
-// A request is answered by a recording with the same method, path (with query) and body (see
-// requestMatches). When several recordings match, they are served in turn. Unmatched requests
+// A request gets the response of the recording with the same method, path (with query) and body
+// (see requestMatches). When several recordings match, they are served in turn. Unmatched requests
 // get 404 with {"error": ..., "error_type": "replay"}. Event streams are sent with chunked
 // transfer encoding and all other bodies with Content-Length. All methods are thread-safe.
 class ReplayServer {
@@ -51,7 +51,7 @@ class ReplayServer {
   ReplayServer& operator=(const ReplayServer&) = delete;
 
   // Stops accepting, aborts open connections and waits for the handler threads. Returns within
-  // a few hundred milliseconds even while a client holds a connection or a chunk delay runs.
+  // a few hundred milliseconds even while a client keeps a connection open or a chunk delay runs.
   // Calling it again does nothing.
   void stop();
 
@@ -60,7 +60,7 @@ class ReplayServer {
   std::string baseUrl() const;
 
   size_t recordingCount() const;
-  // Returns how many requests each recording has answered, indexed like the loaded recordings.
+  // Returns how many requests each recording has served, indexed like the loaded recordings.
   std::vector<size_t> servedCounts() const;
   // Returns how many requests got the 404 for "no matching recording".
   size_t unmatchedCount() const;

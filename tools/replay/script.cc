@@ -9,9 +9,9 @@ namespace {
 // Upper bound for one "repeat" part, so that a typo cannot exhaust memory.
 constexpr int64_t kMaxRepeatBytes = int64_t{256} << 20;
 
-Error scriptError(const std::string& where, const std::string& what) {
+Error scriptError(const std::string& where, const std::string& problem) {
   return makeError(ErrorClass::kConfigRejected,
-                   "invalid upstream script at " + where + ": " + what);
+                   "invalid upstream script at " + where + ": " + problem);
 }
 
 int hexDigitValue(char c) {

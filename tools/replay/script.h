@@ -22,14 +22,14 @@ struct ScriptChunk {
   int delay_ms = 0;
 };
 
-// How the connection ends after the last body chunk.
+// Connection ending after the last body chunk.
 enum class ExchangeEnd {
   kClose,  // clean end of the body, then the connection is closed
   kReset,  // the connection is aborted with a TCP reset (SO_LINGER 0)
   kStall,  // nothing more is sent; the connection stays open until the client or stop() ends it
 };
 
-// One scripted answer to one HTTP request.
+// One scripted response to one HTTP request.
 struct ScriptedExchange {
   std::optional<int> status;  // nullopt: accept the request but never send a status line
   std::vector<std::pair<std::string, std::string>> headers;

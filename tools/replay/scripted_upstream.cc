@@ -51,18 +51,18 @@ std::string hexSize(size_t size) {
 
 std::string findHeader(const std::vector<std::pair<std::string, std::string>>& headers,
                        const std::string& name) {
-  const std::string wanted = lowercase(name);
+  const std::string expected = lowercase(name);
   for (const auto& [key, value] : headers) {
-    if (lowercase(key) == wanted) return value;
+    if (lowercase(key) == expected) return value;
   }
   return {};
 }
 
 bool hasHeader(const std::vector<std::pair<std::string, std::string>>& headers,
                const std::string& name) {
-  const std::string wanted = lowercase(name);
+  const std::string expected = lowercase(name);
   return std::any_of(headers.begin(), headers.end(),
-                     [&](const auto& header) { return lowercase(header.first) == wanted; });
+                     [&](const auto& header) { return lowercase(header.first) == expected; });
 }
 
 // An accepted connection. The socket is closed only under close_mutex, so that stop() can

@@ -1,5 +1,5 @@
-// ScriptedUpstream: a loopback fault-injection upstream for tests. Each request is answered by
-// the next exchange of a script, written byte by byte as scripted, including faults that a
+// ScriptedUpstream: a loopback fault-injection upstream for tests. Each request gets the next
+// exchange of a script as its response, written byte by byte as scripted, including faults that a
 // regular HTTP server cannot produce (no status line, connection reset, stalled body).
 #pragma once
 
@@ -25,7 +25,7 @@ struct ReceivedRequest {
   std::string body;                                          // chunked bodies are decoded
   std::chrono::steady_clock::time_point arrival;             // when the header block was complete
   int64_t arrival_ms = 0;  // milliseconds since the upstream started
-  // Index of the exchange that answered, or -1 when the script was exhausted.
+  // Index of the exchange sent in response, or -1 when the script was exhausted.
   int exchange_index = -1;
 
   // Returns the first header named `name` (compared without case), or an empty string.
@@ -50,7 +50,8 @@ class ScriptedUpstream {
   ScriptedUpstream& operator=(const ScriptedUpstream&) = delete;
 
   // Closes the listening socket and every accepted connection, ending stalls, delays and
-  // never-answered exchanges, and joins the threads. Returns within about 100 ms. Calling it
+  // exchanges without a status line, and joins the threads. Returns within about 100 ms,
+  // because the accept loop and held connections check the stop flag every 50 ms. Calling it
   // again does nothing.
   void stop();
 
