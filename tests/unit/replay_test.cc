@@ -11,8 +11,11 @@
 #include <Poco/Timespan.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -389,6 +392,69 @@ TEST(ReplayCommand, BadValuesExitWithCode2) {
     EXPECT_THAT(err.str(), HasSubstr(expected));
     EXPECT_THAT(err.str(), HasSubstr("usage: hfchain replay"));
   }
+}
+
+// An output stream buffer that another thread can read while runReplayCommand writes to it.
+class SharedTextBuffer : public std::streambuf {
+ public:
+  // Waits until a full line has been written and returns it, or "" after `timeout`.
+  std::string waitForLine(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait_for(lock, timeout, [this] { return text_.find('\n') != std::string::npos; });
+    const size_t end = text_.find('\n');
+    return end == std::string::npos ? "" : text_.substr(0, end);
+  }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (c != traits_type::eof()) {
+      const char ch = traits_type::to_char_type(c);
+      xsputn(&ch, 1);
+    }
+    return traits_type::not_eof(c);
+  }
+  std::streamsize xsputn(const char* data, std::streamsize count) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      text_.append(data, static_cast<size_t>(count));
+    }
+    cv_.notify_all();
+    return count;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::string text_;
+};
+
+TEST(ReplayCommand, ServesUntilSigterm) {
+  SharedTextBuffer out_buffer;
+  std::ostream out(&out_buffer);
+  std::ostringstream err;
+  std::promise<int> exit_code;
+  std::thread command([&] {
+    exit_code.set_value(
+        runReplayCommand({kRecordedDir + "/hub-model-info-full.json", "--port", "0"}, out, err));
+  });
+
+  const std::string line = out_buffer.waitForLine(std::chrono::seconds(5));
+  const std::string prefix = "replay: serving 1 recordings on http://127.0.0.1:";
+  const bool started = line.rfind(prefix, 0) == 0;
+  EXPECT_TRUE(started) << "first output line: \"" << line << "\", errors: " << err.str();
+  if (started) {
+    const auto port = static_cast<uint16_t>(std::stoi(line.substr(prefix.size())));
+    EXPECT_EQ(sendRequest(port, "GET", "/api/models/meta-llama/Llama-3.1-8B-Instruct").status, 200);
+  }
+
+  // The command blocks SIGTERM in its own thread and waits for it there, so the signal goes to
+  // that thread only. The thread is joined in every case so that a failure cannot abort.
+  pthread_kill(command.native_handle(), SIGTERM);
+  std::future<int> finished = exit_code.get_future();
+  const bool stopped = finished.wait_for(kStopBound) == std::future_status::ready;
+  command.join();
+  EXPECT_TRUE(stopped);
+  EXPECT_EQ(finished.get(), 0);
 }
 
 TEST(ReplayCommand, MissingPathExitsWithCode1) {
