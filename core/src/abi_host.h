@@ -22,7 +22,9 @@ inline const Request* fromAbi(const hfc_request* request) {
 }
 inline hfc_event* toAbi(Event* event) { return reinterpret_cast<hfc_event*>(event); }
 inline Event* fromAbi(hfc_event* event) { return reinterpret_cast<Event*>(event); }
-inline const Event* fromAbi(const hfc_event* event) { return reinterpret_cast<const Event*>(event); }
+inline const Event* fromAbi(const hfc_event* event) {
+  return reinterpret_cast<const Event*>(event);
+}
 inline hfc_next* toAbi(Next* next) { return reinterpret_cast<hfc_next*>(next); }
 inline Next* fromAbi(hfc_next* next) { return reinterpret_cast<Next*>(next); }
 

@@ -16,7 +16,8 @@ namespace {
 // Collects issues while walking one document, each with the position of the node at fault.
 class Reader {
  public:
-  Reader(std::string file, std::vector<ConfigIssue>& issues) : file_(std::move(file)), issues_(issues) {}
+  Reader(std::string file, std::vector<ConfigIssue>& issues)
+      : file_(std::move(file)), issues_(issues) {}
 
   void report(const YAML::Node& node, std::string message) {
     ConfigIssue issue;
@@ -33,13 +34,15 @@ class Reader {
   }
 
   // Reports every key of `map` that is not in `known`, with the list of keys that are.
-  void checkKeys(const YAML::Node& map, const std::set<std::string>& known, const std::string& where) {
+  void checkKeys(const YAML::Node& map, const std::set<std::string>& known,
+                 const std::string& where) {
     for (const auto& entry : map) {
       std::string key = entry.first.Scalar();
       if (known.count(key) != 0) continue;
       std::string allowed;
       for (const auto& name : known) allowed += (allowed.empty() ? "" : ", ") + name;
-      report(entry.first, "unknown key '" + key + "' in " + where + "; expected one of: " + allowed);
+      report(entry.first,
+             "unknown key '" + key + "' in " + where + "; expected one of: " + allowed);
     }
   }
 
@@ -58,7 +61,8 @@ class Reader {
     return expand(node, node.Scalar(), what);
   }
 
-  std::optional<int64_t> integer(const YAML::Node& node, const std::string& what, int64_t min_value) {
+  std::optional<int64_t> integer(const YAML::Node& node, const std::string& what,
+                                 int64_t min_value) {
     if (!node.IsScalar()) {
       report(node, what + " must be a whole number");
       return std::nullopt;
@@ -68,7 +72,8 @@ class Reader {
       int64_t value = std::stoll(node.Scalar(), &used);
       if (used == node.Scalar().size()) {
         if (value < min_value) {
-          report(node, what + " is " + node.Scalar() + " but must be at least " + std::to_string(min_value));
+          report(node, what + " is " + node.Scalar() + " but must be at least " +
+                           std::to_string(min_value));
           return std::nullopt;
         }
         return value;
@@ -89,7 +94,8 @@ class Reader {
     return std::nullopt;
   }
 
-  std::optional<std::string> expand(const YAML::Node& node, const std::string& text, const std::string& what) {
+  std::optional<std::string> expand(const YAML::Node& node, const std::string& text,
+                                    const std::string& what) {
     static const std::regex kReference(R"(\$\{(env|file):([^}:]*)(:-([^}]*))?\})");
     std::string out;
     auto begin = std::sregex_iterator(text.begin(), text.end(), kReference);
@@ -213,17 +219,18 @@ void readTarget(Reader& reader, const std::string& name, const YAML::Node& node,
     if (auto protocol = protocolFromName(*text)) {
       target.protocol = *protocol;
     } else {
-      reader.report(node["protocol"], where + ".protocol is '" + *text +
-                                          "'; expected openai, tgi or hf-serverless");
+      reader.report(node["protocol"],
+                    where + ".protocol is '" + *text + "'; expected openai, tgi or hf-serverless");
     }
   }
   if (!node["base_url"]) {
-    reader.report(node, where + " has no base_url; add the endpoint's URL, e.g. "
-                                "https://router.huggingface.co/v1");
+    reader.report(node, where +
+                            " has no base_url; add the endpoint's URL, e.g. "
+                            "https://router.huggingface.co/v1");
   } else if (auto url = reader.string(node["base_url"], where + ".base_url")) {
     if (!url->starts_with("http://") && !url->starts_with("https://")) {
-      reader.report(node["base_url"], where + ".base_url is '" + *url +
-                                          "'; it must start with http:// or https://");
+      reader.report(node["base_url"],
+                    where + ".base_url is '" + *url + "'; it must start with http:// or https://");
     }
     target.base_url = *url;
   }
@@ -253,15 +260,18 @@ void readTarget(Reader& reader, const std::string& name, const YAML::Node& node,
         std::stringstream content;
         content << file.rdbuf();
         std::string value = content.str();
-        while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
+        while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back())))
+          value.pop_back();
         target.token.value = value;
         target.token.source = "file " + resolved;
       }
     }
   }
-  if (node["timeouts"]) readTimeouts(reader, node["timeouts"], where + ".timeouts", target.timeouts);
+  if (node["timeouts"])
+    readTimeouts(reader, node["timeouts"], where + ".timeouts", target.timeouts);
   if (node["tls_verify"]) {
-    if (auto value = reader.boolean(node["tls_verify"], where + ".tls_verify")) target.tls_verify = *value;
+    if (auto value = reader.boolean(node["tls_verify"], where + ".tls_verify"))
+      target.tls_verify = *value;
   }
   if (node["ca_file"]) {
     if (auto path = reader.string(node["ca_file"], where + ".ca_file")) {
@@ -283,7 +293,8 @@ void readTarget(Reader& reader, const std::string& name, const YAML::Node& node,
   config.targets.push_back(std::move(target));
 }
 
-void readChain(Reader& reader, const YAML::Node& node, const std::string& base_dir, Config& config) {
+void readChain(Reader& reader, const YAML::Node& node, const std::string& base_dir,
+               Config& config) {
   if (!node.IsSequence()) {
     reader.report(node, "chain must be a list of links, e.g. - link: auth");
     return;
@@ -361,7 +372,8 @@ ParsedConfig parseConfig(const std::string& yaml_text, const std::string& source
   if (root["plugin_path"]) {
     const YAML::Node& paths = root["plugin_path"];
     if (paths.IsScalar()) {
-      if (auto path = reader.string(paths, "plugin_path")) config.plugin_path.push_back(resolvePath(base_dir, *path));
+      if (auto path = reader.string(paths, "plugin_path"))
+        config.plugin_path.push_back(resolvePath(base_dir, *path));
     } else if (paths.IsSequence()) {
       for (const auto& item : paths) {
         if (auto path = reader.string(item, "plugin_path entry")) {
@@ -385,7 +397,8 @@ ParsedConfig parseConfig(const std::string& yaml_text, const std::string& source
       config.default_target = *name;
       if (config.findTarget(*name) == nullptr) {
         std::string known;
-        for (const auto& target : config.targets) known += (known.empty() ? "" : ", ") + target.name;
+        for (const auto& target : config.targets)
+          known += (known.empty() ? "" : ", ") + target.name;
         reader.report(root["default_target"], "default_target '" + *name +
                                                   "' is not defined under targets (defined: " +
                                                   (known.empty() ? "none" : known) + ")");

@@ -57,9 +57,9 @@ Result<ChainSnapshotPtr> ChainSnapshot::build(const Config& config, PluginRegist
   snapshot->terminal_ = std::move(terminal);
   std::vector<ConfigIssue> issues;
   for (const LinkConfig& link : config.chain) {
-    Result<PluginLibraryPtr> library =
-        link.plugin_file.empty() ? registry.findLinkType(link.type, config.plugin_path)
-                                 : registry.loadFile(link.plugin_file);
+    Result<PluginLibraryPtr> library = link.plugin_file.empty()
+                                           ? registry.findLinkType(link.type, config.plugin_path)
+                                           : registry.loadFile(link.plugin_file);
     if (!library.ok()) {
       issues.push_back({config.source, link.line, link.column, library.error().message});
       continue;
@@ -101,11 +101,12 @@ Response ChainSnapshot::dispatch(Request& request) const {
   for (const auto& [target_name, transport] : transports_) {
     known += (known.empty() ? "" : ", ") + target_name;
   }
-  Error error = makeError(ErrorClass::kInvalidRequest,
-                          name.empty() ? "the request names no target and the config has no "
-                                         "default_target; set one"
-                                       : "unknown target '" + name + "' (configured: " +
-                                             (known.empty() ? "none" : known) + ")");
+  Error error = makeError(
+      ErrorClass::kInvalidRequest,
+      name.empty()
+          ? "the request names no target and the config has no "
+            "default_target; set one"
+          : "unknown target '" + name + "' (configured: " + (known.empty() ? "none" : known) + ")");
   HFC_LOG_WARNING(logger(), HFC_RID(request.id) + error.message);
   return makeErrorResponse(std::move(error));
 }
@@ -133,7 +134,8 @@ Response Engine::stream(Request request) {
   ChainSnapshotPtr current = snapshot();
   Response response = current->send(request);
   if (!response.stream) response.stream = makeErrorResponse(response.error).stream;
-  response.stream = std::make_unique<SnapshotStream>(std::move(response.stream), std::move(current));
+  response.stream =
+      std::make_unique<SnapshotStream>(std::move(response.stream), std::move(current));
   return response;
 }
 

@@ -25,7 +25,9 @@ Error rejected(const std::string& origin, const std::string& reason) {
 class PluginLink : public Link {
  public:
   PluginLink(PluginLibraryPtr library, const hfc_link_descriptor* descriptor, void* instance)
-      : library_(std::move(library)), descriptor_(descriptor), instance_(instance),
+      : library_(std::move(library)),
+        descriptor_(descriptor),
+        instance_(instance),
         name_(descriptor->name) {}
 
   ~PluginLink() override {
@@ -238,8 +240,8 @@ Result<PluginLibraryPtr> PluginRegistry::addStatic(const hfc_plugin_descriptor* 
   return made;
 }
 
-Result<PluginLibraryPtr> PluginRegistry::findLinkType(const std::string& link_name,
-                                                      const std::vector<std::string>& extra_folders) {
+Result<PluginLibraryPtr> PluginRegistry::findLinkType(
+    const std::string& link_name, const std::vector<std::string>& extra_folders) {
   {
     std::lock_guard lock(mutex_);
     for (const auto& [path, library] : by_path_) {
@@ -262,7 +264,8 @@ Result<PluginLibraryPtr> PluginRegistry::findLinkType(const std::string& link_na
   for (const std::string& folder : folders) searched += (searched.empty() ? "" : ", ") + folder;
   return makeError(ErrorClass::kPluginRejected,
                    "unknown link type '" + link_name + "': no loaded plugin provides it and no " +
-                       file_name + " was found in " + (searched.empty() ? "(empty search path)" : searched) +
+                       file_name + " was found in " +
+                       (searched.empty() ? "(empty search path)" : searched) +
                        "; add its folder to plugin_path or HFCHAIN_PLUGIN_PATH");
 }
 

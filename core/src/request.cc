@@ -1,7 +1,8 @@
 // Headers, requests and the simple responses of response.h.
+#include "hfchain/request.h"
+
 #include <strings.h>
 
-#include "hfchain/request.h"
 #include "hfchain/response.h"
 
 namespace hfchain {

@@ -16,10 +16,9 @@
 // See docs/config.md for every key.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "hfchain/result.h"
 #include "hfchain/target.h"
@@ -41,12 +40,12 @@ struct LinkConfig {
   std::string type;         // the link type, e.g. "auth"
   std::string plugin_file;  // an explicit plugin file; empty: found on the search path
   nlohmann::json settings = nlohmann::json::object();
-  int line = 0;             // where the entry starts, for errors found later
+  int line = 0;  // where the entry starts, for errors found later
   int column = 0;
 };
 
 struct Config {
-  std::string source;  // file path, or a label such as "<built-in default>"
+  std::string source;    // file path, or a label such as "<built-in default>"
   std::string base_dir;  // relative paths in the file are resolved against this folder
   std::vector<std::string> plugin_path;
   std::vector<TargetConfig> targets;

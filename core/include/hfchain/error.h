@@ -45,12 +45,12 @@ std::optional<ErrorClass> errorClassFromName(std::string_view name);
 
 struct Error {
   ErrorClass cls = ErrorClass::kNone;
-  std::string message;     // human-readable, never contains a secret
-  int http_status = 0;     // upstream HTTP status, 0 when there was no HTTP answer
-  std::string error_type;  // upstream `error_type` field, if any
-  int64_t retry_after_ms = -1;       // from Retry-After, -1 when absent
-  double estimated_time_s = -1;      // from a 503 "model is loading", -1 when absent
-  std::string target;      // the target that produced the error, if known
+  std::string message;           // human-readable, never contains a secret
+  int http_status = 0;           // upstream HTTP status, 0 when there was no HTTP answer
+  std::string error_type;        // upstream `error_type` field, if any
+  int64_t retry_after_ms = -1;   // from Retry-After, -1 when absent
+  double estimated_time_s = -1;  // from a 503 "model is loading", -1 when absent
+  std::string target;            // the target that produced the error, if known
 
   bool ok() const { return cls == ErrorClass::kNone; }
 

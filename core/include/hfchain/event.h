@@ -10,7 +10,7 @@
 namespace hfchain {
 
 struct Usage {
-  int64_t prompt_tokens = -1;      // -1 when the upstream did not report it
+  int64_t prompt_tokens = -1;  // -1 when the upstream did not report it
   int64_t completion_tokens = -1;
   int64_t total_tokens = -1;
   bool present() const { return prompt_tokens >= 0 || completion_tokens >= 0; }
@@ -26,8 +26,8 @@ enum class EventKind : uint32_t {
 // one kFinish; a failed one ends with kError, possibly after some kToken events.
 struct Event {
   EventKind kind = EventKind::kToken;
-  std::string text;            // kToken: the token's text (may be empty, see below)
-  int64_t token_id = -1;       // kToken: -1 when unknown (OpenAI-style streams)
+  std::string text;       // kToken: the token's text (may be empty, see below)
+  int64_t token_id = -1;  // kToken: -1 when unknown (OpenAI-style streams)
   std::optional<double> logprob;
   bool special = false;        // kToken: a special token such as </s>
   std::string finish_reason;   // kFinish: "length", "stop", "eos_token", ...

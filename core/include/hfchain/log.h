@@ -3,10 +3,10 @@
 // "[request-id]" so one request can be followed through the chain.
 #pragma once
 
+#include <Poco/Logger.h>
+
 #include <string>
 #include <string_view>
-
-#include <Poco/Logger.h>
 
 namespace hfchain::log {
 
@@ -25,12 +25,12 @@ void configure(const std::string& level);
 
 // The argument is an expression producing a std::string; it is evaluated only when the
 // level is enabled.
-#define HFC_LOG_AT(logger, level, message)                 \
-  do {                                                     \
-    Poco::Logger& hfc_logger_ = (logger);                  \
-    if (hfc_logger_.is(Poco::Message::level)) {            \
+#define HFC_LOG_AT(logger, level, message)                                                 \
+  do {                                                                                     \
+    Poco::Logger& hfc_logger_ = (logger);                                                  \
+    if (hfc_logger_.is(Poco::Message::level)) {                                            \
       hfc_logger_.log(Poco::Message(hfc_logger_.name(), (message), Poco::Message::level)); \
-    }                                                      \
+    }                                                                                      \
   } while (false)
 
 #define HFC_LOG_ERROR(logger, message) HFC_LOG_AT(logger, PRIO_ERROR, message)

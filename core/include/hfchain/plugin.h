@@ -36,8 +36,8 @@ class PluginLibrary {
   // Errors have class kPluginRejected and name the file and the reason.
   static Result<std::shared_ptr<PluginLibrary>> load(const std::string& path);
   // Wraps a descriptor linked into the process, for embedders and tests.
-  static Result<std::shared_ptr<PluginLibrary>> fromDescriptor(const hfc_plugin_descriptor* descriptor,
-                                                               const std::string& origin);
+  static Result<std::shared_ptr<PluginLibrary>> fromDescriptor(
+      const hfc_plugin_descriptor* descriptor, const std::string& origin);
   ~PluginLibrary();
   PluginLibrary(const PluginLibrary&) = delete;
   PluginLibrary& operator=(const PluginLibrary&) = delete;

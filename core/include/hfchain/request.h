@@ -4,13 +4,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace hfchain {
 
@@ -23,7 +22,9 @@ class Headers {
   const std::string* find(std::string_view name) const;
   // Replaces every field called `name` with one field.
   void set(std::string name, std::string value);
-  void add(std::string name, std::string value) { fields_.emplace_back(std::move(name), std::move(value)); }
+  void add(std::string name, std::string value) {
+    fields_.emplace_back(std::move(name), std::move(value));
+  }
   // Removes every field called `name`; returns how many were removed.
   size_t remove(std::string_view name);
 
@@ -57,9 +58,9 @@ struct Request {
   // stop, seed, repetition_penalty, do_sample, ...). The transport renames them for
   // OpenAI-compatible targets (max_new_tokens becomes max_tokens).
   nlohmann::json parameters = nlohmann::json::object();
-  bool stream = true;             // ask the upstream for an event stream
-  Headers headers;                // extra headers for the upstream request
-  Headers metadata;               // caller facts: "key", "tenant", ...; never sent upstream
+  bool stream = true;  // ask the upstream for an event stream
+  Headers headers;     // extra headers for the upstream request
+  Headers metadata;    // caller facts: "key", "tenant", ...; never sent upstream
   std::optional<Clock::time_point> deadline;  // the whole request must end by then
 
   bool isChat() const { return !messages.empty(); }

@@ -11,8 +11,8 @@
 namespace hfchain {
 
 enum class Protocol {
-  kTgi,     // TGI native: POST {base}/generate and {base}/generate_stream
-  kOpenAi,  // OpenAI-compatible: POST {base}/v1/chat/completions (base may end in /v1)
+  kTgi,           // TGI native: POST {base}/generate and {base}/generate_stream
+  kOpenAi,        // OpenAI-compatible: POST {base}/v1/chat/completions (base may end in /v1)
   kHfServerless,  // Hugging Face serverless: POST {base}/models/{model}, TGI bodies
 };
 
@@ -29,24 +29,24 @@ struct Secret {
 };
 
 struct Timeouts {
-  int64_t connect_ms = 10'000;      // TCP and TLS connection set-up
-  int64_t first_byte_ms = 60'000;   // request sent until the response status arrives
-  int64_t idle_ms = 30'000;         // longest silence between two stream events
-  int64_t total_ms = 300'000;       // the whole exchange, including the stream
+  int64_t connect_ms = 10'000;     // TCP and TLS connection set-up
+  int64_t first_byte_ms = 60'000;  // request sent until the response status arrives
+  int64_t idle_ms = 30'000;        // longest silence between two stream events
+  int64_t total_ms = 300'000;      // the whole exchange, including the stream
 };
 
 struct TargetConfig {
   std::string name;
   Protocol protocol = Protocol::kOpenAi;
-  std::string base_url;  // scheme://host[:port][/prefix]
-  std::string model;     // default model id; a request's own model wins
+  std::string base_url;        // scheme://host[:port][/prefix]
+  std::string model;           // default model id; a request's own model wins
   int64_t context_window = 0;  // tokens; 0 when unknown
-  Secret token;          // sent as "Authorization: Bearer" unless a link set one already
+  Secret token;                // sent as "Authorization: Bearer" unless a link set one already
   Timeouts timeouts;
   bool tls_verify = true;  // verify the server certificate against ca_file or the system store
   std::string ca_file;     // PEM bundle; empty means the system store
   size_t max_event_bytes = 1 << 20;  // largest single stream event accepted
-  Headers headers;         // extra headers sent with every request
+  Headers headers;                   // extra headers sent with every request
 };
 
 }  // namespace hfchain

@@ -16,12 +16,11 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "hfchain/abi/hfchain_plugin.h"
 
@@ -45,6 +44,35 @@ inline std::string_view toView(hfc_str text) {
 }
 
 }  // namespace detail
+
+// Returns the stable snake_case name of an error class, the same names the engine uses in
+// logs and error bodies.
+inline const char* errorClassName(ErrorClass error_class) {
+  static const char* const kNames[] = {"none",
+                                       "invalid_request",
+                                       "upstream_validation",
+                                       "upstream_auth",
+                                       "upstream_not_found",
+                                       "rate_limited",
+                                       "model_loading",
+                                       "upstream_5xx",
+                                       "upstream_generation",
+                                       "timeout",
+                                       "connect_failed",
+                                       "connection_reset",
+                                       "stream_incomplete",
+                                       "stream_parse",
+                                       "event_too_large",
+                                       "circuit_open",
+                                       "budget_exceeded",
+                                       "context_overflow",
+                                       "cancelled",
+                                       "config_rejected",
+                                       "plugin_rejected",
+                                       "internal"};
+  auto index = static_cast<size_t>(error_class);
+  return index < sizeof(kNames) / sizeof(kNames[0]) ? kNames[index] : "internal";
+}
 
 // Returns the host's callback table. Valid once a link of this plugin has been created.
 inline const hfc_host_api& host() { return *detail::hostSlot(); }
@@ -131,7 +159,8 @@ class Request {
                                          detail::toStr(content)) != 0;
   }
   bool setMessage(size_t index, std::string_view role, std::string_view content) {
-    return host().request_message_set(raw_, index, detail::toStr(role), detail::toStr(content)) != 0;
+    return host().request_message_set(raw_, index, detail::toStr(role), detail::toStr(content)) !=
+           0;
   }
   bool eraseMessage(size_t index) { return host().request_message_erase(raw_, index) != 0; }
 
@@ -156,7 +185,9 @@ class Request {
   }
 
  private:
-  std::string_view field(hfc_request_field f) const { return detail::toView(host().request_get(raw_, f)); }
+  std::string_view field(hfc_request_field f) const {
+    return detail::toView(host().request_get(raw_, f));
+  }
   void setField(hfc_request_field f, std::string_view value) {
     host().request_set(raw_, f, detail::toStr(value));
   }
@@ -215,8 +246,12 @@ class Event {
   }
   void copyFrom(const Event& other) { host().event_copy(raw_, other.raw_); }
 
-  std::string_view get(hfc_event_field f) const { return detail::toView(host().event_get(raw_, f)); }
-  void set(hfc_event_field f, std::string_view value) { host().event_set(raw_, f, detail::toStr(value)); }
+  std::string_view get(hfc_event_field f) const {
+    return detail::toView(host().event_get(raw_, f));
+  }
+  void set(hfc_event_field f, std::string_view value) {
+    host().event_set(raw_, f, detail::toStr(value));
+  }
   int64_t getInt(hfc_event_int f) const { return host().event_get_int(raw_, f); }
   void setInt(hfc_event_int f, int64_t value) { host().event_set_int(raw_, f, value); }
 
@@ -249,7 +284,8 @@ class Response {
   // An answer of `text` as one token event and a finish event.
   static Response text(std::string_view text, std::string_view finish_reason = "stop",
                        int status = 200) {
-    return Response(host().response_new_text(status, detail::toStr(text), detail::toStr(finish_reason)));
+    return Response(
+        host().response_new_text(status, detail::toStr(text), detail::toStr(finish_reason)));
   }
   // A failed answer.
   static Response error(const ErrorInfo& error) {
@@ -326,7 +362,8 @@ inline const hfc_stream_hooks kStreamHooks{sizeof(hfc_stream_hooks), &streamNext
 // Returns a response that keeps `base`'s status, headers and error and delivers the events
 // of `stream`. Use takeStream first to give the wrapper the inner events.
 inline Response wrap(Response base, std::unique_ptr<Stream> stream) {
-  return Response(host().response_new_stream(base.release(), &detail::kStreamHooks, stream.release()));
+  return Response(
+      host().response_new_stream(base.release(), &detail::kStreamHooks, stream.release()));
 }
 
 // A response that answers only with the events of `stream`, with status 200.
@@ -349,8 +386,8 @@ class Link {
 namespace detail {
 
 template <typename T>
-hfc_create_result createLink(const hfc_host_api* host_api, hfc_str settings_json, void** instance_out,
-                             char* error_out, size_t error_capacity) {
+hfc_create_result createLink(const hfc_host_api* host_api, hfc_str settings_json,
+                             void** instance_out, char* error_out, size_t error_capacity) {
   auto report = [&](std::string_view message) {
     if (error_capacity == 0) return;
     size_t n = std::min(message.size(), error_capacity - 1);
@@ -404,24 +441,30 @@ inline hfc_response* roundTripLink(void* instance, hfc_request* raw_request, hfc
 // which returns null and sets `error` when the settings are invalid.
 template <typename T>
 constexpr hfc_link_descriptor linkDescriptor(const char* name, const char* description) {
-  return hfc_link_descriptor{sizeof(hfc_link_descriptor), name, description,
-                             &detail::createLink<T>, &detail::destroyLink, &detail::roundTripLink};
+  return hfc_link_descriptor{
+      sizeof(hfc_link_descriptor), name, description, &detail::createLink<T>, &detail::destroyLink,
+      &detail::roundTripLink};
 }
 
 }  // namespace v1
 }  // namespace hfchain::sdk
 
-#define HFCHAIN_LINK(Type, name, description) ::hfchain::sdk::linkDescriptor<Type>(name, description)
+#define HFCHAIN_LINK(Type, name, description) \
+  ::hfchain::sdk::linkDescriptor<Type>(name, description)
 
 // Exports the plugin entry point with one or more HFCHAIN_LINK entries.
-#define HFCHAIN_PLUGIN(plugin_name, plugin_version, ...)                                      \
-  namespace {                                                                                 \
-  const hfc_link_descriptor hfchain_plugin_links_[] = {__VA_ARGS__};                          \
-  const hfc_plugin_descriptor hfchain_plugin_descriptor_ = {                                  \
-      HFC_ABI_VERSION, sizeof(hfc_plugin_descriptor), plugin_name, plugin_version,            \
-      sizeof(hfchain_plugin_links_) / sizeof(hfchain_plugin_links_[0]), hfchain_plugin_links_}; \
-  }                                                                                           \
-  extern "C" __attribute__((visibility("default"))) const hfc_plugin_descriptor*              \
-  hfchain_plugin_init(uint32_t /*host_abi_version*/) {                                        \
-    return &hfchain_plugin_descriptor_;                                                       \
+#define HFCHAIN_PLUGIN(plugin_name, plugin_version, ...)                         \
+  namespace {                                                                    \
+  const hfc_link_descriptor hfchain_plugin_links_[] = {__VA_ARGS__};             \
+  const hfc_plugin_descriptor hfchain_plugin_descriptor_ = {                     \
+      HFC_ABI_VERSION,                                                           \
+      sizeof(hfc_plugin_descriptor),                                             \
+      plugin_name,                                                               \
+      plugin_version,                                                            \
+      sizeof(hfchain_plugin_links_) / sizeof(hfchain_plugin_links_[0]),          \
+      hfchain_plugin_links_};                                                    \
+  }                                                                              \
+  extern "C" __attribute__((visibility("default"))) const hfc_plugin_descriptor* \
+  hfchain_plugin_init(uint32_t /*host_abi_version*/) {                           \
+    return &hfchain_plugin_descriptor_;                                          \
   }
