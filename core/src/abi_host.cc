@@ -4,7 +4,10 @@
 #include <algorithm>
 #include <string>
 
+#include "hfchain/clock.h"
 #include "hfchain/log.h"
+#include "hfchain/metrics.h"
+#include "hfchain/target.h"
 
 namespace hfchain::abi {
 namespace {
@@ -182,11 +185,31 @@ void setDeadlineMs(hfc_request* raw, int64_t from_now_ms) {
   request.deadline = Clock::now() + std::chrono::milliseconds(from_now_ms);
 }
 
-hfc_request* requestClone(const hfc_request* raw) { return toAbi(new Request(*fromAbi(raw))); }
+hfc_request* requestClone(const hfc_request* raw) {
+  auto* copy = new Request(*fromAbi(raw));
+  copy->cancel = fromAbi(raw)->cancel.child();
+  return toAbi(copy);
+}
+void requestCancel(hfc_request* raw) { fromAbi(raw)->cancel.cancel(); }
+int requestIsCancelled(const hfc_request* raw) { return fromAbi(raw)->cancel.cancelled() ? 1 : 0; }
 void requestFree(hfc_request* raw) { delete fromAbi(raw); }
 
 hfc_response* nextCall(hfc_next* next, hfc_request* request) {
   return releaseToAbi(fromAbi(next)->call(*fromAbi(request)));
+}
+
+hfc_next* nextClone(const hfc_next* next) {
+  return toAbi(reinterpret_cast<const Next*>(next)->clone().release());
+}
+void nextFree(hfc_next* next) { delete fromAbi(next); }
+
+int targetInfo(const hfc_next* next, hfc_str name, hfc_target_info* out) {
+  const TargetConfig* target =
+      reinterpret_cast<const Next*>(next)->findTarget(std::string(view(name)));
+  if (target == nullptr) return 0;
+  *out = hfc_target_info{str(target->name), str(protocolName(target->protocol)),
+                         str(target->base_url), str(target->model), target->context_window};
+  return 1;
 }
 
 Response* responseOf(hfc_response* raw) { return reinterpret_cast<Response*>(raw); }
@@ -381,6 +404,20 @@ void eventSetError(hfc_event* raw, const hfc_error* error) {
   event.error = errorFromAbi(*error);
 }
 
+int64_t nowMs() { return timeSource().nowMs(); }
+int sleepMs(const hfc_request* request, int64_t ms) {
+  return timeSource().sleepMs(request != nullptr ? fromAbi(request) : nullptr, ms) ? 1 : 0;
+}
+void metricAdd(hfc_str name, hfc_str labels, double delta) {
+  Metrics::global().add(view(name), view(labels), delta);
+}
+void metricSet(hfc_str name, hfc_str labels, double value) {
+  Metrics::global().set(view(name), view(labels), value);
+}
+void metricObserve(hfc_str name, hfc_str labels, double value) {
+  Metrics::global().observe(view(name), view(labels), value);
+}
+
 const hfc_host_api kHostApi = {
     HFC_ABI_VERSION,
     sizeof(hfc_host_api),
@@ -404,7 +441,12 @@ const hfc_host_api kHostApi = {
     &setDeadlineMs,
     &requestClone,
     &requestFree,
+    &requestCancel,
+    &requestIsCancelled,
     &nextCall,
+    &nextClone,
+    &nextFree,
+    &targetInfo,
     &responseStatus,
     &responseError,
     &responseHeaderGet,
@@ -424,6 +466,11 @@ const hfc_host_api kHostApi = {
     &eventSetInt,
     &eventGetLogprob,
     &eventSetError,
+    &nowMs,
+    &sleepMs,
+    &metricAdd,
+    &metricSet,
+    &metricObserve,
 };
 
 }  // namespace

@@ -30,7 +30,8 @@ class SnapshotStream : public EventStream {
 
 }  // namespace
 
-// The rest of the chain from link `index` on. Lives on the stack of the link calling it.
+// The rest of the chain from link `index` on. Lives on the stack of the link calling it;
+// a clone also owns a reference to the snapshot, so it may outlive that call.
 class ChainNext : public Next {
  public:
   ChainNext(const ChainSnapshot& snapshot, size_t index) : snapshot_(snapshot), index_(index) {}
@@ -41,9 +42,20 @@ class ChainNext : public Next {
     return snapshot_.links_[index_]->roundTrip(request, rest);
   }
 
+  std::unique_ptr<Next> clone() const override {
+    auto copy = std::make_unique<ChainNext>(snapshot_, index_);
+    copy->owner_ = snapshot_.shared_from_this();
+    return copy;
+  }
+
+  const TargetConfig* findTarget(const std::string& name) const override {
+    return snapshot_.config_.findTarget(name.empty() ? snapshot_.config_.default_target : name);
+  }
+
  private:
   const ChainSnapshot& snapshot_;
   size_t index_;
+  std::shared_ptr<const ChainSnapshot> owner_;
 };
 
 Result<ChainSnapshotPtr> ChainSnapshot::build(const Config& config, PluginRegistry& registry) {

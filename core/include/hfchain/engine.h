@@ -27,7 +27,7 @@ class Transport;
 
 // One immutable build of a config: link instances, target transports and the plugins they
 // come from. Requests hold the snapshot they started with until their stream ends.
-class ChainSnapshot {
+class ChainSnapshot : public std::enable_shared_from_this<ChainSnapshot> {
  public:
   // Builds every link and target of `config`, loading plugins through `registry`. All
   // problems are returned together, with the config position of each.

@@ -8,6 +8,7 @@
 
 #include "hfchain/request.h"
 #include "hfchain/response.h"
+#include "hfchain/target.h"
 
 namespace hfchain {
 
@@ -18,6 +19,12 @@ class Next {
   // Sends `request` through the remaining links and the target. Never throws; failures
   // come back as error responses. Safe to call several times and from several threads.
   virtual Response call(Request& request) = 0;
+  // Returns a copy that stays valid after the link's roundTrip returns, for calls that
+  // may outlive it.
+  virtual std::unique_ptr<Next> clone() const = 0;
+  // Returns the running config's target called `name` (the default target when empty), or
+  // null.
+  virtual const TargetConfig* findTarget(const std::string& name) const = 0;
 };
 
 // A policy link in the style of Go's http.RoundTripper: it receives the request and the

@@ -2,8 +2,10 @@
 // responses.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -35,6 +37,32 @@ class Headers {
   std::vector<Field> fields_;
 };
 
+// A cancellation flag. Copies share one flag; child() makes a flag that is also cancelled
+// when its parent is, so a hedged copy of a request can be cancelled alone.
+class CancelToken {
+ public:
+  CancelToken() : node_(std::make_shared<Node>()) {}
+  void cancel() { node_->cancelled.store(true, std::memory_order_relaxed); }
+  bool cancelled() const {
+    for (const Node* node = node_.get(); node != nullptr; node = node->parent.get()) {
+      if (node->cancelled.load(std::memory_order_relaxed)) return true;
+    }
+    return false;
+  }
+  CancelToken child() const {
+    CancelToken token;
+    token.node_->parent = node_;
+    return token;
+  }
+
+ private:
+  struct Node {
+    std::atomic<bool> cancelled{false};
+    std::shared_ptr<const Node> parent;
+  };
+  std::shared_ptr<Node> node_;
+};
+
 struct Message {
   std::string role;  // "system", "user", "assistant", "tool"
   std::string content;
@@ -62,6 +90,7 @@ struct Request {
   Headers headers;     // extra headers for the upstream request
   Headers metadata;    // caller facts: "key", "tenant", ...; never sent upstream
   std::optional<Clock::time_point> deadline;  // the whole request must end by then
+  CancelToken cancel;                         // set when the caller gives up on the request
 
   bool isChat() const { return !messages.empty(); }
 

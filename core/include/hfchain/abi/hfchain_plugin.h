@@ -122,6 +122,15 @@ typedef struct hfc_error {
   double estimated_time_s;  /* -1 when absent */
 } hfc_error;
 
+/* Facts about a target. Strings are borrowed from the running config. */
+typedef struct hfc_target_info {
+  hfc_str name;
+  hfc_str protocol; /* "tgi", "openai" or "hf-serverless" */
+  hfc_str base_url;
+  hfc_str model;
+  int64_t context_window; /* tokens; 0 when unknown */
+} hfc_target_info;
+
 /* Hooks of a stream that a plugin makes itself, either to wrap another stream or to
  * answer on its own. `next` writes one event into `out` and returns 1, or returns 0 at the
  * end; it must end with a finish or an error event. `destroy` releases the state, whether
@@ -170,14 +179,26 @@ typedef struct hfc_host_api {
   /* Milliseconds left before the request's deadline; -1 when it has none. */
   int64_t (*request_deadline_remaining_ms)(const hfc_request* request);
   void (*request_set_deadline_ms)(hfc_request* request, int64_t from_now_ms);
-  /* A deep copy, owned by the caller, freed with request_free. */
+  /* A deep copy, owned by the caller, freed with request_free. The copy has its own
+   * cancellation flag, so cancelling one hedged copy leaves the others running. */
   hfc_request* (*request_clone)(const hfc_request* request);
   void (*request_free)(hfc_request* request);
+  /* Cancellation: a cancelled request's transport gives up within about 100 ms with a
+   * cancelled error, and sleep_ms returns early. */
+  void (*request_cancel)(hfc_request* request);
+  int (*request_is_cancelled)(const hfc_request* request);
 
   /* The rest of the chain. May be called any number of times during round_trip, from any
    * thread, and never returns null; failures come back as error responses. The caller owns
    * the response. */
   hfc_response* (*next_call)(hfc_next* next, hfc_request* request);
+  /* A copy of `next` that stays valid after round_trip returns, until next_free; for calls
+   * that may outlive the link's round_trip, such as a hedged request still in flight. */
+  hfc_next* (*next_clone)(const hfc_next* next);
+  void (*next_free)(hfc_next* next);
+  /* Facts about a target of the running config; returns 0 when there is no such target.
+   * An empty name means the config's default target. */
+  int (*target_info)(const hfc_next* next, hfc_str name, hfc_target_info* out);
 
   /* Responses. */
   int (*response_status)(const hfc_response* response);
@@ -213,6 +234,21 @@ typedef struct hfc_host_api {
   int (*event_get_logprob)(const hfc_event* event, double* out);
   /* Makes `event` an error event carrying `error`. */
   void (*event_set_error)(hfc_event* event, const hfc_error* error);
+
+  /* Time. Links read time and wait through the host so that tests can run them on a
+   * virtual clock. now_ms is monotonic milliseconds. sleep_ms waits up to `ms`, returns 1
+   * after the full wait, or 0 early when `request` (may be null) is cancelled or its
+   * deadline passes. */
+  int64_t (*now_ms)(void);
+  int (*sleep_ms)(const hfc_request* request, int64_t ms);
+
+  /* Metrics, exported by the gateway in the Prometheus text format. `name` is a metric
+   * name such as hfchain_retries_total; `labels` is empty or a list such as
+   * target="a",class="timeout". Counters only grow; gauges are set; observations feed a
+   * histogram. */
+  void (*metric_add)(hfc_str name, hfc_str labels, double delta);
+  void (*metric_set)(hfc_str name, hfc_str labels, double value);
+  void (*metric_observe)(hfc_str name, hfc_str labels, double value);
 } hfc_host_api;
 
 /* Result of a plugin's create hook. On failure the plugin writes a NUL-terminated reason

@@ -175,6 +175,8 @@ class Request {
   }
 
   int64_t deadlineRemainingMs() const { return host().request_deadline_remaining_ms(raw_); }
+  void cancel() { host().request_cancel(raw_); }
+  bool cancelled() const { return host().request_is_cancelled(raw_) != 0; }
   void setDeadlineMs(int64_t from_now_ms) { host().request_set_deadline_ms(raw_, from_now_ms); }
 
   hfc_request* raw() const { return raw_; }
@@ -321,15 +323,67 @@ class Response {
   hfc_response* raw_ = nullptr;
 };
 
+// Facts about a target of the running config.
+struct TargetInfo {
+  std::string name;
+  std::string protocol;
+  std::string base_url;
+  std::string model;
+  int64_t context_window = 0;
+};
+
 class Next {
  public:
   explicit Next(hfc_next* raw) : raw_(raw) {}
   // Sends the request through the rest of the chain.
   Response operator()(Request& request) { return Response(host().next_call(raw_, request.raw())); }
+  // The target called `name`, or the default target when `name` is empty.
+  std::optional<TargetInfo> target(std::string_view name) const {
+    hfc_target_info info{};
+    if (host().target_info(raw_, detail::toStr(name), &info) == 0) return std::nullopt;
+    return TargetInfo{std::string(detail::toView(info.name)),
+                      std::string(detail::toView(info.protocol)),
+                      std::string(detail::toView(info.base_url)),
+                      std::string(detail::toView(info.model)), info.context_window};
+  }
+  hfc_next* raw() const { return raw_; }
 
  private:
   hfc_next* raw_;
 };
+
+// A copy of Next that stays valid after roundTrip returns, for calls that may outlive it
+// (a hedged request still in flight when another one won).
+class OwnedNext {
+ public:
+  explicit OwnedNext(const Next& next) : raw_(host().next_clone(next.raw())) {}
+  ~OwnedNext() { host().next_free(raw_); }
+  OwnedNext(const OwnedNext&) = delete;
+  OwnedNext& operator=(const OwnedNext&) = delete;
+  Next view() const { return Next(raw_); }
+
+ private:
+  hfc_next* raw_;
+};
+
+// Monotonic milliseconds from the host's clock, which tests may replace.
+inline int64_t nowMs() { return host().now_ms(); }
+// Waits up to `ms` on the host's clock; false when `request` was cancelled or ran out of
+// time first.
+inline bool sleepMs(const Request* request, int64_t ms) {
+  return host().sleep_ms(request != nullptr ? request->raw() : nullptr, ms) != 0;
+}
+
+// Metrics exported by the gateway; labels are empty or like target="a",class="timeout".
+inline void metricAdd(std::string_view name, std::string_view labels, double delta = 1) {
+  host().metric_add(detail::toStr(name), detail::toStr(labels), delta);
+}
+inline void metricSet(std::string_view name, std::string_view labels, double value) {
+  host().metric_set(detail::toStr(name), detail::toStr(labels), value);
+}
+inline void metricObserve(std::string_view name, std::string_view labels, double value) {
+  host().metric_observe(detail::toStr(name), detail::toStr(labels), value);
+}
 
 // A stream a link makes: override next() to write one event into `out` and return true,
 // or return false at the end. The last event must be a finish or an error.
