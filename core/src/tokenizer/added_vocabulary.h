@@ -33,9 +33,9 @@ class AddedTokenMatcher {
   void add(const AddedToken& token);
   bool empty() const { return tokens_.empty(); }
 
-  // Splits text at the added tokens, with the rules of the Rust library: at each position the
-  // longest token wins, matches do not overlap, single_word rejects a match inside a word,
-  // lstrip and rstrip widen a match over the whitespace beside it.
+  // Splits text at the added tokens with the rules of the Rust library. The leftmost match
+  // wins, and at one position the longest token. Matches do not overlap. single_word rejects
+  // a match inside a word, and lstrip and rstrip widen a match over the whitespace beside it.
   void split(std::string_view text, std::vector<Segment>& out) const;
 
  private:

@@ -116,15 +116,8 @@ std::optional<int32_t> BpeModel::tokenToId(std::string_view token) const {
 
 void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& ids) const {
   if (word.empty()) return;
-  if (options_.ignore_merges) {
-    int32_t id = vocab_.find(word);
-    if (id >= 0) {
-      ids.push_back(id);
-      return;
-    }
-  }
   if (word.size() > kMaxCachedWordBytes) {
-    mergeWord(word, ids);
+    tokenizeUncached(word, ids);
     return;
   }
   CacheShard& shard = cache_[std::hash<std::string_view>{}(word) % kCacheShards];
@@ -137,13 +130,29 @@ void BpeModel::tokenize(std::string_view word, std::vector<int32_t>& ids) const 
     }
   }
   std::size_t first = ids.size();
-  mergeWord(word, ids);
+  tokenizeUncached(word, ids);
+  std::size_t entry_bytes = word.size() + (ids.size() - first) * sizeof(int32_t);
   std::lock_guard<std::mutex> lock(shard.mutex);
-  // A full shard starts over: simpler than LRU and cheap because words repeat quickly.
-  if (shard.words.size() >= kMaxEntriesPerShard) shard.words.clear();
-  shard.words.emplace(
+  // A full shard starts over: simpler than LRU, and frequent words come back at once.
+  if (shard.bytes + entry_bytes > kMaxBytesPerShard) {
+    shard.words.clear();
+    shard.bytes = 0;
+  }
+  auto [it, inserted] = shard.words.emplace(
       std::string(word),
       std::vector<int32_t>(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.end()));
+  if (inserted) shard.bytes += entry_bytes;
+}
+
+void BpeModel::tokenizeUncached(std::string_view word, std::vector<int32_t>& ids) const {
+  if (options_.ignore_merges) {
+    int32_t id = vocab_.find(word);
+    if (id >= 0) {
+      ids.push_back(id);
+      return;
+    }
+  }
+  mergeWord(word, ids);
 }
 
 void BpeModel::addInitialSymbols(std::string_view word, std::vector<int32_t>& symbols) const {

@@ -79,15 +79,20 @@ class BpeModel {
   const std::vector<std::string>& idToToken() const { return id_to_token_; }
 
  private:
-  // Words up to this many bytes are cached; longer ones are rare and would evict many.
-  static constexpr std::size_t kMaxCachedWordBytes = 128;
+  // Words up to this many bytes are cached. Long words are mostly runs of CJK letters, which
+  // the pre-tokenizers of Llama 3 and Qwen 3 keep whole, and they repeat in chat histories.
+  static constexpr std::size_t kMaxCachedWordBytes = 1024;
   static constexpr std::size_t kCacheShards = 16;
-  static constexpr std::size_t kMaxEntriesPerShard = 8192;
+  // Bytes of words and ids per shard, so the whole cache stays under about 32 MiB.
+  static constexpr std::size_t kMaxBytesPerShard = 2 * 1024 * 1024;
 
   struct CacheShard {
     std::mutex mutex;
     std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> words;
+    std::size_t bytes = 0;
   };
+
+  void tokenizeUncached(std::string_view word, std::vector<int32_t>& ids) const;
 
   void mergeWord(std::string_view word, std::vector<int32_t>& ids) const;
   void addInitialSymbols(std::string_view word, std::vector<int32_t>& symbols) const;

@@ -254,9 +254,15 @@ class ByteLevelPreTokenizer : public PreTokenizer {
     const ByteLevelAlphabet& alphabet = byteLevelAlphabet();
     std::string mapped;
     for (Piece& piece : pieces) {
-      mapped.clear();
-      mapped.reserve(piece.text.size() * 2);
-      for (char c : piece.text) mapped += alphabet.byte_to_utf8[static_cast<unsigned char>(c)];
+      // Each byte maps to one or two UTF-8 bytes, so the output is at most twice as long.
+      mapped.resize(piece.text.size() * 2);
+      std::size_t length = 0;
+      for (char c : piece.text) {
+        const std::string& utf8 = alphabet.byte_to_utf8[static_cast<unsigned char>(c)];
+        mapped[length++] = utf8[0];
+        if (utf8.size() > 1) mapped[length++] = utf8[1];
+      }
+      mapped.resize(length);
       piece.text.swap(mapped);
     }
   }
@@ -374,8 +380,9 @@ class SequencePostProcessor : public PostProcessor {
 class ByteLevelDecoder : public Decoder {
  public:
   void decodeChain(std::vector<std::string>& tokens) const override {
-    // Each token maps back to bytes through the byte-level alphabet; a token with a character
-    // outside it (an added token such as "<|eot_id|>" is inside it) keeps its own bytes.
+    // Each token maps back to bytes through the byte-level alphabet. A token with a character
+    // outside the alphabet keeps its own bytes. Added tokens such as "<|eot_id|>" are ASCII, so
+    // they are inside it.
     const ByteLevelAlphabet& alphabet = byteLevelAlphabet();
     std::string bytes;
     std::string token_bytes;

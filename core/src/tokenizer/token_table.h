@@ -1,6 +1,6 @@
 // A flat hash table from token strings to ids. The strings live in one buffer and the slots
-// are a plain array, so a lookup touches about two cache lines; node-based maps touch three or
-// more, which dominated the load time of vocabularies with hundreds of thousands of tokens.
+// are a plain array, so a lookup touches about two cache lines. A node-based map touches three
+// or more, and those misses dominated the load time of large vocabularies.
 #pragma once
 
 #include <cstddef>
@@ -16,8 +16,8 @@ class TokenTable {
  public:
   void reserve(std::size_t count);
 
-  // Sets the id of a token; a later call for the same token replaces the id, as a JSON object
-  // with a repeated key does in the Rust library.
+  // Sets the id of a token. A later call for the same token replaces the id, the same as a
+  // repeated key in the vocabulary object does in the Rust library.
   void insertOrAssign(std::string_view token, int32_t id);
 
   // Returns the id of a token, or -1.

@@ -188,8 +188,8 @@ bool normalizeUnicode(NormalForm form, std::string& text) {
 namespace {
 
 ByteLevelAlphabet buildByteLevelAlphabet() {
-  // Printable bytes keep their own code point; the others are numbered from U+0100 upwards in
-  // byte order, which is the table GPT-2 introduced and all byte-level BPE files use.
+  // Printable bytes keep their own code point. The others get U+0100 and up, in byte order.
+  // GPT-2 introduced this table, and byte-level BPE vocabularies are written in it.
   ByteLevelAlphabet alphabet;
   alphabet.code_point_to_byte.fill(-1);
   char32_t next_extra = 0x100;
