@@ -448,6 +448,14 @@ hfc_create_result createLink(const hfc_host_api* host_api, hfc_str settings_json
     std::memcpy(error_out, message.data(), n);
     error_out[n] = '\0';
   };
+  // A host whose callback table differs from the one this plugin was compiled against
+  // would be called through the wrong slots, so the plugin refuses to start.
+  if (host_api == nullptr || host_api->abi_version != HFC_ABI_VERSION ||
+      host_api->struct_size != sizeof(hfc_host_api)) {
+    report("the host's callback table does not match this plugin's SDK (plugin ABI version " +
+           std::to_string(HFC_ABI_VERSION) + "); rebuild the plugin against the host's SDK");
+    return HFC_CREATE_FAILED;
+  }
   hostSlot() = host_api;
   try {
     nlohmann::json settings = nlohmann::json::parse(toView(settings_json), nullptr, false);
