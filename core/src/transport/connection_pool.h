@@ -58,8 +58,8 @@ class ConnectionPool {
  public:
   // At most this many idle connections are kept; more are closed when released.
   static constexpr size_t kMaxIdleConnections = 16;
-  // An idle connection older than this is closed instead of reused, because servers close
-  // idle keep-alive connections after a while (TGI's default is 60 s, many proxies use less).
+  // An idle connection older than this is closed instead of reused, because servers and
+  // proxies close idle keep-alive connections after a time of their choosing.
   static constexpr std::chrono::seconds kMaxIdleTime{20};
 
   ConnectionPool(Endpoint endpoint, Poco::Net::Context::Ptr tls_context);

@@ -61,7 +61,7 @@ Error Deadlines::timeoutError(const Limit& limit, const std::string& target) con
                 std::to_string(timeouts_.total_ms) + " ms (timeouts.total_ms)";
       break;
     case DeadlineKind::kRequest:
-      message = "the request deadline passed while waiting" + where;
+      message = "the request deadline passed while waiting for target \"" + target + "\"";
       break;
   }
   Error error = makeError(ErrorClass::kTimeout, std::move(message));
