@@ -2,8 +2,10 @@
 #include "abi_host.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 
+#include "chain_builder.h"
 #include "hfchain/clock.h"
 #include "hfchain/log.h"
 #include "hfchain/metrics.h"
@@ -418,6 +420,38 @@ void metricObserve(hfc_str name, hfc_str labels, double value) {
   Metrics::global().observe(view(name), view(labels), value);
 }
 
+hfc_chain* chainBuild(hfc_str links_json, char* error_out, size_t error_capacity) {
+  auto report = [&](const std::string& message) {
+    if (error_capacity == 0) return;
+    size_t n = std::min(message.size(), error_capacity - 1);
+    std::memcpy(error_out, message.data(), n);
+    error_out[n] = '\0';
+  };
+  if (internal::currentBuildScope() == nullptr) {
+    report("chain_build may only be called from a link's create hook");
+    return nullptr;
+  }
+  nlohmann::json entries = nlohmann::json::parse(view(links_json), nullptr, false);
+  if (entries.is_discarded()) {
+    report("the nested chain is not valid JSON");
+    return nullptr;
+  }
+  std::vector<LinkPtr> links;
+  std::string error = internal::buildLinksFromJson(entries, links);
+  if (!error.empty()) {
+    report(error);
+    return nullptr;
+  }
+  return reinterpret_cast<hfc_chain*>(new internal::NestedChain(std::move(links)));
+}
+
+hfc_response* chainCall(hfc_chain* chain, hfc_next* next, hfc_request* request) {
+  const auto* nested = reinterpret_cast<const internal::NestedChain*>(chain);
+  return releaseToAbi(nested->call(*fromAbi(next), *fromAbi(request)));
+}
+
+void chainFree(hfc_chain* chain) { delete reinterpret_cast<internal::NestedChain*>(chain); }
+
 const hfc_host_api kHostApi = {
     HFC_ABI_VERSION,
     sizeof(hfc_host_api),
@@ -471,6 +505,9 @@ const hfc_host_api kHostApi = {
     &metricAdd,
     &metricSet,
     &metricObserve,
+    &chainBuild,
+    &chainCall,
+    &chainFree,
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <random>
 
+#include "chain_builder.h"
 #include "hfchain/log.h"
 #include "hfchain/transport.h"
 
@@ -68,20 +69,9 @@ Result<ChainSnapshotPtr> ChainSnapshot::build(const Config& config, PluginRegist
   snapshot->config_ = config;
   snapshot->terminal_ = std::move(terminal);
   std::vector<ConfigIssue> issues;
-  for (const LinkConfig& link : config.chain) {
-    Result<PluginLibraryPtr> library = link.plugin_file.empty()
-                                           ? registry.findLinkType(link.type, config.plugin_path)
-                                           : registry.loadFile(link.plugin_file);
-    if (!library.ok()) {
-      issues.push_back({config.source, link.line, link.column, library.error().message});
-      continue;
-    }
-    Result<LinkPtr> made = createPluginLink(*library, link.type, link.settings.dump());
-    if (!made.ok()) {
-      issues.push_back({config.source, link.line, link.column, made.error().message});
-      continue;
-    }
-    snapshot->links_.push_back(*made);
+  {
+    internal::BuildScope scope(registry, config.plugin_path);
+    snapshot->links_ = internal::buildLinks(config.chain, config.source, issues);
   }
   if (!snapshot->terminal_) {
     for (const TargetConfig& target : config.targets) {

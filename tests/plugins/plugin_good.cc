@@ -1,5 +1,5 @@
-// A well-formed test plugin with two links: "upper" upper-cases the text of every token,
-// and "tag" adds a header naming itself to the upstream request.
+// A well-formed test plugin: "upper" upper-cases the text of every token, "tag" appends
+// its value to a header of the upstream request, and "nest" runs nested links.
 #include <cctype>
 
 #include "hfchain/sdk/link.h"
@@ -58,7 +58,25 @@ class Tag : public sdk::Link {
   std::string value_;
 };
 
+// Runs its own nested links, given in the "links" setting, before the rest of the chain.
+class Nest : public sdk::Link {
+ public:
+  static std::unique_ptr<Nest> create(const nlohmann::json& settings, std::string& error) {
+    auto link = std::make_unique<Nest>();
+    link->chain_ = sdk::NestedChain::build(settings.value("links", nlohmann::json::array()), error);
+    if (!link->chain_) return nullptr;
+    return link;
+  }
+  sdk::Response roundTrip(sdk::Request& request, sdk::Next& next) override {
+    return chain_->call(request, next);
+  }
+
+ private:
+  std::unique_ptr<sdk::NestedChain> chain_;
+};
+
 }  // namespace
 
 HFCHAIN_PLUGIN("test-good", "1.2.3", HFCHAIN_LINK(Upper, "upper", "upper-cases token text"),
-               HFCHAIN_LINK(Tag, "tag", "appends its value to the x-tag header"))
+               HFCHAIN_LINK(Tag, "tag", "appends its value to the x-tag header"),
+               HFCHAIN_LINK(Nest, "nest", "runs the links of its settings, then the rest"))

@@ -55,7 +55,7 @@ TEST(PluginLibrary, LoadsGoodPlugin) {
   EXPECT_EQ(info.name, "test-good");
   EXPECT_EQ(info.version, "1.2.3");
   EXPECT_EQ(info.abi_version, HFC_ABI_VERSION);
-  ASSERT_EQ(info.links.size(), 2u);
+  ASSERT_EQ(info.links.size(), 3u);
   EXPECT_EQ(info.links[0].name, "upper");
   EXPECT_EQ(info.links[1].name, "tag");
 }
@@ -185,6 +185,38 @@ TEST(Chain, LinksRunInOrderAndWrapStream) {
   const std::string* tag = terminal.last->headers.find("x-tag");
   ASSERT_NE(tag, nullptr);
   EXPECT_EQ(*tag, "a,b");
+}
+
+TEST(Chain, NestedChainRunsBeforeRest) {
+  PluginRegistry registry;
+  std::string good = testPlugin("plugin_good");
+  Config config =
+      configWithChain("chain:\n  - link: nest\n    plugin: " + good +
+                      "\n    settings:\n      links:\n        - {link: tag, plugin: " + good +
+                      ", settings: {value: a}}\n        - {link: upper, plugin: " + good +
+                      "}\n  - link: tag\n    plugin: " + good + "\n    settings: {value: b}\n");
+  RecordingTerminal terminal;
+  auto snapshot = ChainSnapshot::build(config, registry, terminal.terminal());
+  ASSERT_TRUE(snapshot.ok()) << snapshot.error().message;
+  Request request;
+  request.id = "r1";
+  Generation result = collect((*snapshot)->send(request));
+  ASSERT_TRUE(result.ok()) << result.error.describe();
+  EXPECT_EQ(result.text, "DONE");
+  const std::string* tag = terminal.last->headers.find("x-tag");
+  ASSERT_NE(tag, nullptr);
+  EXPECT_EQ(*tag, "a,b");
+}
+
+TEST(Chain, NestedChainErrorNamesLink) {
+  PluginRegistry registry;
+  std::string good = testPlugin("plugin_good");
+  Config config = configWithChain("chain:\n  - link: nest\n    plugin: " + good +
+                                  "\n    settings:\n      links: [no-such-link]\n");
+  auto snapshot = ChainSnapshot::build(config, registry, RecordingTerminal().terminal());
+  ASSERT_FALSE(snapshot.ok());
+  EXPECT_NE(snapshot.error().message.find("no-such-link"), std::string::npos)
+      << snapshot.error().message;
 }
 
 TEST(PluginRegistry, FindsLinkTypeOnSearchPath) {

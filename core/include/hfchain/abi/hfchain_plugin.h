@@ -43,6 +43,7 @@ typedef struct hfc_request hfc_request;   /* host-owned */
 typedef struct hfc_response hfc_response; /* owned by whoever holds it, freed via the host */
 typedef struct hfc_event hfc_event;       /* host-owned or from event_new */
 typedef struct hfc_next hfc_next;         /* the rest of the chain, valid during round_trip */
+typedef struct hfc_chain hfc_chain;       /* links a plugin had the host build for it */
 
 /* Error classes; the values equal hfchain::ErrorClass. */
 typedef enum hfc_error_class {
@@ -249,6 +250,16 @@ typedef struct hfc_host_api {
   void (*metric_add)(hfc_str name, hfc_str labels, double delta);
   void (*metric_set)(hfc_str name, hfc_str labels, double value);
   void (*metric_observe)(hfc_str name, hfc_str labels, double value);
+
+  /* Nested chains, for links that run their own links on some paths (a fallback tier with
+   * its own budget check, say). chain_build takes a JSON array in the form of the config's
+   * chain ([{"link": "auth", "settings": {...}}, ...]) and may only be called from a
+   * create hook; on failure it returns null and writes the reason. chain_call runs
+   * `request` through the nested links and then through `next`. The plugin owns the chain
+   * and frees it with chain_free, at the latest in its destroy hook. */
+  hfc_chain* (*chain_build)(hfc_str links_json, char* error_out, size_t error_capacity);
+  hfc_response* (*chain_call)(hfc_chain* chain, hfc_next* next, hfc_request* request);
+  void (*chain_free)(hfc_chain* chain);
 } hfc_host_api;
 
 /* Result of a plugin's create hook. On failure the plugin writes a NUL-terminated reason

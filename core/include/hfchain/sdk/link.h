@@ -366,6 +366,34 @@ class OwnedNext {
   hfc_next* raw_;
 };
 
+// Links that the host built for this link, e.g. a fallback tier's own checks. Build it in
+// create(); call() runs a request through its links and then through `next`.
+class NestedChain {
+ public:
+  // Returns null and sets `error` when an entry is unknown or rejects its settings.
+  static std::unique_ptr<NestedChain> build(const nlohmann::json& links, std::string& error) {
+    std::string text = links.dump();
+    char reason[1024] = {0};
+    hfc_chain* raw = host().chain_build(detail::toStr(text), reason, sizeof(reason));
+    if (raw == nullptr) {
+      error = reason;
+      return nullptr;
+    }
+    return std::unique_ptr<NestedChain>(new NestedChain(raw));
+  }
+  ~NestedChain() { host().chain_free(raw_); }
+  NestedChain(const NestedChain&) = delete;
+  NestedChain& operator=(const NestedChain&) = delete;
+
+  Response call(Request& request, Next& next) const {
+    return Response(host().chain_call(raw_, next.raw(), request.raw()));
+  }
+
+ private:
+  explicit NestedChain(hfc_chain* raw) : raw_(raw) {}
+  hfc_chain* raw_;
+};
+
 // Monotonic milliseconds from the host's clock, which tests may replace.
 inline int64_t nowMs() { return host().now_ms(); }
 // Waits up to `ms` on the host's clock; false when `request` was cancelled or ran out of
