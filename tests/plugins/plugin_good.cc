@@ -1,5 +1,6 @@
 // A well-formed test plugin: "upper" upper-cases the text of every token, "tag" appends
-// its value to a header of the upstream request, and "nest" runs nested links.
+// its value to a header of the upstream request, "nest" runs nested links and "pass" does
+// nothing.
 #include <cctype>
 
 #include "hfchain/sdk/link.h"
@@ -58,6 +59,15 @@ class Tag : public sdk::Link {
   std::string value_;
 };
 
+// Passes every request on unchanged: the cost of a link and nothing else.
+class Pass : public sdk::Link {
+ public:
+  static std::unique_ptr<Pass> create(const nlohmann::json&, std::string&) {
+    return std::make_unique<Pass>();
+  }
+  sdk::Response roundTrip(sdk::Request& request, sdk::Next& next) override { return next(request); }
+};
+
 // Runs its own nested links, given in the "links" setting, before the rest of the chain.
 class Nest : public sdk::Link {
  public:
@@ -79,4 +89,5 @@ class Nest : public sdk::Link {
 
 HFCHAIN_PLUGIN("test-good", "1.2.3", HFCHAIN_LINK(Upper, "upper", "upper-cases token text"),
                HFCHAIN_LINK(Tag, "tag", "appends its value to the x-tag header"),
-               HFCHAIN_LINK(Nest, "nest", "runs the links of its settings, then the rest"))
+               HFCHAIN_LINK(Nest, "nest", "runs the links of its settings, then the rest"),
+               HFCHAIN_LINK(Pass, "pass", "passes every request on unchanged"))

@@ -55,7 +55,7 @@ TEST(PluginLibrary, LoadsGoodPlugin) {
   EXPECT_EQ(info.name, "test-good");
   EXPECT_EQ(info.version, "1.2.3");
   EXPECT_EQ(info.abi_version, HFC_ABI_VERSION);
-  ASSERT_EQ(info.links.size(), 3u);
+  ASSERT_EQ(info.links.size(), 4u);
   EXPECT_EQ(info.links[0].name, "upper");
   EXPECT_EQ(info.links[1].name, "tag");
 }
