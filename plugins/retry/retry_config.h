@@ -13,7 +13,7 @@
 
 namespace hfchain::plugins::retry {
 
-// What the link does with a failed attempt.
+// The link's decision on a failed attempt.
 enum class Action {
   kRetry,     // try again, if attempts, time and budget allow
   kFail,      // return the error to the caller at once
@@ -76,9 +76,9 @@ struct RetryConfig {
 // key, the value and what is expected.
 std::optional<RetryConfig> parseRetryConfig(const nlohmann::json& settings, std::string& error);
 
-// The rules used when `on` is absent: retry 429, every 5xx, model loading, rate limits,
-// connect failures, timeouts, connection resets and streams cut before their first event;
-// fail on everything else (validation, auth, not found, cancelled, ...).
+// Returns the rules used when `on` is absent. They retry 429, every 5xx, model loading, rate
+// limits, connect failures, timeouts, connection resets and streams cut before their first
+// event. Everything else fails (validation, auth, not found, cancelled, ...).
 std::vector<Rule> defaultRules();
 
 }  // namespace hfchain::plugins::retry

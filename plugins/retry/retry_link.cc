@@ -1,8 +1,8 @@
 // The retry link: sends a fresh copy of the request again when an attempt fails with an
-// error that its rules call retryable, waiting a jittered exponential backoff that never
-// undercuts the server's Retry-After, within the request's deadline and a retry budget.
-// A stream counts as failed only while nothing has reached the caller: the link reads the
-// first event before it answers, and after that passes every event through.
+// error that its rules call retryable. Between attempts it waits a jittered exponential
+// backoff that never undercuts the server's Retry-After, within the request's deadline and
+// a retry budget. A stream counts as failed only while nothing has reached the caller, so
+// the link reads the first event before it answers and passes every later event through.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -182,9 +182,9 @@ class RetryLink : public sdk::Link {
     return result;
   }
 
-  // Returns how long to wait before the next attempt, or nullopt when the link must give up:
-  // attempts are spent, the server asks for too long a pause, or the wait does not fit the
-  // request's deadline.
+  // Returns how long to wait before the next attempt, or nullopt when the link must give up
+  // because attempts are spent, the server's Retry-After or loading estimate is above its
+  // ceiling, or the wait does not fit the request's deadline.
   std::optional<int64_t> waitBefore(const sdk::Request& request, const Policy& policy,
                                     const sdk::ErrorInfo& failure, int attempt,
                                     const std::string& target) const {

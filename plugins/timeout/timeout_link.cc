@@ -132,6 +132,9 @@ class TimeoutStream : public sdk::Stream {
 
   // Cancels this copy of the request and releases the inner stream: at once when the
   // helper thread is done, otherwise through the reaper once its blocked read returns.
+  // NOTE: the HTTP transport does not check cancellation during a read, so a helper thread
+  // blocked there ends only when a transport timeout, the request deadline or the upstream
+  // ends the read.
   void stop() {
     if (!pump_) return;
     copy_->view().cancel();

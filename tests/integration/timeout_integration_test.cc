@@ -1,6 +1,6 @@
 // The timeout link over loopback with short real timeouts: a missing first token, an idle
-// stream, an upstream that never answers, a shorter deadline that wins, a retry after a
-// first-token timeout, and no helper thread left behind.
+// stream, an upstream that never sends a status line, a shorter deadline that wins, a retry
+// after a first-token timeout, and no helper thread left behind.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
