@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
     if (command == "check") return hfchain::cli::runCheck(std::move(args), std::cout, std::cerr);
     if (command == "plugins")
       return hfchain::cli::runPlugins(std::move(args), std::cout, std::cerr);
+    if (command == "models") return hfchain::cli::runModels(std::move(args), std::cout, std::cerr);
     if (command == "replay")
       return hfchain::replay::runReplayCommand(args.rest(), std::cout, std::cerr);
     if (command == "version" || command == "--version") {
