@@ -22,14 +22,22 @@ bool readInt(const nlohmann::json& settings, const char* key, int64_t min, int64
   return true;
 }
 
+// Formats a bound for a message: 1 rather than 1.000000.
+std::string formatNumber(double value) {
+  if (value == std::floor(value) && std::fabs(value) < 1e15) {
+    return std::to_string(static_cast<int64_t>(value));
+  }
+  return nlohmann::json(value).dump();
+}
+
 bool readDouble(const nlohmann::json& settings, const char* key, double min, double max,
                 double& out, std::string& error) {
   if (!settings.contains(key)) return true;
   const nlohmann::json& value = settings[key];
   if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() < min ||
       value.get<double>() > max) {
-    error = std::string(key) + " must be a number from " + std::to_string(min) + " to " +
-            std::to_string(max) + ", got " + value.dump();
+    error = std::string(key) + " must be a number from " + formatNumber(min) + " to " +
+            formatNumber(max) + ", got " + value.dump();
     return false;
   }
   out = value.get<double>();
