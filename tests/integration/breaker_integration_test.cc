@@ -1,6 +1,6 @@
 // The breaker link over loopback HTTP against the scripted upstream: failures open the
 // circuit, an open circuit sends nothing upstream, probes close or re-open it, and a probe
-// that never answers (behaviour case C09) cannot keep it half-open. The breaker's open
+// that never gets a response (behaviour case C09) cannot keep it half-open. The breaker's open
 // periods run on the manual clock; socket timeouts are real and short.
 #include <gtest/gtest.h>
 
@@ -150,7 +150,7 @@ TEST_F(BreakerIntegrationTest, ProbeSuccessCloses) {
 }
 
 // Behaviour case C09 with its upstream script, timed on the manual clock: at_ms values of
-// the case become clock advances, and the target's 2000 ms answer timeout becomes 150 ms.
+// the case become clock advances, and the target's 2000 ms response timeout becomes 150 ms.
 TEST_F(BreakerIntegrationTest, ProbeThatNeverAnswersReopens) {
   std::ifstream file(std::string(HFCHAIN_TEST_DATA_DIR) + "/cases/C09.json");
   ASSERT_TRUE(file) << "tests/data/cases/C09.json is missing";
