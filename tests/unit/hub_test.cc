@@ -1,6 +1,7 @@
 // Hub model information tests: recorded Hub bodies served from a loopback Poco HTTP server.
 #include "hfchain/hub.h"
 
+#include <Poco/AutoPtr.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServer.h>
@@ -54,10 +55,15 @@ Reply loadReply(const std::string& name) {
 class FakeHub {
  public:
   explicit FakeHub(std::map<std::string, Reply> replies)
-      : replies_(std::move(replies)), threads_(1, 4) {
+      : replies_(std::move(replies)), threads_(2, 16) {
     Poco::Net::ServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0));
+    Poco::AutoPtr<Poco::Net::HTTPServerParams> params(new Poco::Net::HTTPServerParams);
+    params->setMaxThreads(16);
+    // Idle dispatcher threads wait this long for work; ThreadPool::joinAll in the destructor
+    // waits for them, so a short time keeps shutdown fast.
+    params->setThreadIdleTime(Poco::Timespan(0, 50'000));
     server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), threads_, socket,
-                                                      new Poco::Net::HTTPServerParams);
+                                                      params);
     server_->start();
   }
 

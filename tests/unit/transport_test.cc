@@ -83,6 +83,9 @@ class TestUpstream {
     Poco::AutoPtr<Poco::Net::HTTPServerParams> params(new Poco::Net::HTTPServerParams);
     params->setKeepAlive(true);
     params->setMaxThreads(16);
+    // Idle dispatcher threads wait this long for work; ThreadPool::joinAll in the destructor
+    // waits for them, so a short time keeps shutdown fast.
+    params->setThreadIdleTime(Poco::Timespan(0, 50'000));
     params->setTimeout(Poco::Timespan(5, 0));
     server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory(*this), threads_, socket, params);
     server_->start();
@@ -815,12 +818,26 @@ TEST(TransportFailure, RecordedModelLoading503) {
 }
 
 TEST(TransportFailure, HttpsToPlainServerFailsHandshake) {
-  TestUpstream upstream(sendTgiStream);
-  TargetConfig target = targetFor(upstream, Protocol::kTgi);
-  target.base_url = "https://127.0.0.1:" + std::to_string(upstream.port());
+  // A plain HTTP server that answers anything with 400 and closes, as a TLS client sees it.
+  Poco::Net::ServerSocket listener(Poco::Net::SocketAddress("127.0.0.1", 0));
+  const uint16_t port = listener.address().port();
+  std::thread server([&listener] {
+    if (!listener.poll(Poco::Timespan(2, 0), Poco::Net::Socket::SELECT_READ)) return;
+    Poco::Net::StreamSocket connection = listener.acceptConnection();
+    const std::string reply = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    connection.sendBytes(reply.data(), static_cast<int>(reply.size()));
+    connection.close();
+  });
+  TargetConfig target;
+  target.name = "local";
+  target.protocol = Protocol::kTgi;
+  target.base_url = "https://127.0.0.1:" + std::to_string(port);
+  target.timeouts.connect_ms = 1000;
+  target.timeouts.first_byte_ms = 1000;
   auto transport = makeTransport(target);
   Request request = promptRequest();
   Response response = transport->send(request);
+  server.join();
   EXPECT_EQ(response.error.cls, ErrorClass::kConnectFailed) << response.error.describe();
   EXPECT_NE(response.error.message.find("TLS"), std::string::npos) << response.error.message;
 }

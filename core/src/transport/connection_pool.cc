@@ -6,6 +6,7 @@
 #include <Poco/Net/HTTPSClientSession.h>
 #include <Poco/Net/NetSSL.h>
 #include <Poco/Net/RejectCertificateHandler.h>
+#include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/Net/Socket.h>
 #include <Poco/Timespan.h>
 #include <Poco/URI.h>
@@ -29,7 +30,7 @@ Error configError(std::string_view what, std::string message) {
 
 // A session whose protected reconnect() is made callable, so connect() can run before
 // sendRequest and report its own failures.
-template <typename SessionBase>
+template <typename SessionBase, bool kTls>
 class BasicConnection final : public Connection {
  public:
   template <typename... Args>
@@ -39,7 +40,11 @@ class BasicConnection final : public Connection {
   }
 
   Poco::Net::HTTPClientSession& session() override { return session_; }
-  void connect() override { session_.open(); }
+
+  void connect() override {
+    session_.open();
+    if constexpr (kTls) finishHandshake();
+  }
 
  private:
   class OpenableSession : public SessionBase {
@@ -47,6 +52,24 @@ class BasicConnection final : public Connection {
     using SessionBase::SessionBase;
     void open() { this->reconnect(); }
   };
+
+  // Poco 1.11 returns from connect without an error when its blocking SSL_connect stops on a
+  // socket timeout, and then skips the host name check. A handshake that is not complete here
+  // is treated as a connect timeout, and the certificate is checked again explicitly.
+  // NOTE: the handshake inside Poco's connect is bounded by the socket's receive timeout,
+  // which Poco sets only after the handshake, so a server that accepts TCP and never answers
+  // TLS may hold the connect step longer than timeouts.connect_ms.
+  void finishHandshake() {
+    Poco::Net::SecureStreamSocket socket(session_.socket());
+    const Poco::Timespan saved = socket.getReceiveTimeout();
+    socket.setReceiveTimeout(Poco::Timespan(0, 1000));
+    const int result = socket.completeHandshake();
+    socket.setReceiveTimeout(saved);
+    if (result != 1) throw Poco::TimeoutException("TLS handshake did not complete");
+    if (socket.context()->verificationMode() != Poco::Net::Context::VERIFY_NONE) {
+      socket.verifyPeerCertificate();
+    }
+  }
 
   OpenableSession session_;
 };
@@ -151,11 +174,11 @@ Result<Poco::Net::Context::Ptr> makeClientTlsContext(bool verify, const std::str
 std::unique_ptr<Connection> makeConnection(const Endpoint& endpoint,
                                            const Poco::Net::Context::Ptr& tls_context) {
   if (endpoint.tls) {
-    return std::make_unique<BasicConnection<Poco::Net::HTTPSClientSession>>(
+    return std::make_unique<BasicConnection<Poco::Net::HTTPSClientSession, true>>(
         endpoint.host, endpoint.port, tls_context);
   }
-  return std::make_unique<BasicConnection<Poco::Net::HTTPClientSession>>(endpoint.host,
-                                                                         endpoint.port);
+  return std::make_unique<BasicConnection<Poco::Net::HTTPClientSession, false>>(endpoint.host,
+                                                                                endpoint.port);
 }
 
 ConnectionPool::ConnectionPool(Endpoint endpoint, Poco::Net::Context::Ptr tls_context)

@@ -113,6 +113,10 @@ Error exchangeError(const Poco::Exception& e, const std::string& origin, bool re
     return makeError(ErrorClass::kConnectionReset,
                      connection + " was closed before a response status arrived");
   }
+  if (dynamic_cast<const Poco::Net::SSLException*>(&e) != nullptr) {
+    return makeError(ErrorClass::kConnectFailed,
+                     "TLS with " + origin + " failed: " + e.displayText());
+  }
   if (dynamic_cast<const Poco::Net::MessageException*>(&e) != nullptr) {
     return makeError(ErrorClass::kStreamParse,
                      "invalid HTTP response from " + origin + ": " + e.displayText());
