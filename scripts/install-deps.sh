@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libpoco-dev libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev libsimdjson-dev
+  libpoco-dev libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev libsimdjson-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nodejs npm python3 curl
 )
