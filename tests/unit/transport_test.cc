@@ -818,7 +818,7 @@ TEST(TransportFailure, RecordedModelLoading503) {
 }
 
 TEST(TransportFailure, HttpsToPlainServerFailsHandshake) {
-  // A plain HTTP server that answers anything with 400 and closes, as a TLS client sees it.
+  // A plain HTTP server that responds to anything with 400 and closes, as a TLS client sees it.
   Poco::Net::ServerSocket listener(Poco::Net::SocketAddress("127.0.0.1", 0));
   const uint16_t port = listener.address().port();
   std::thread server([&listener] {

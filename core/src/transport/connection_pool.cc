@@ -57,7 +57,7 @@ class BasicConnection final : public Connection {
   // socket timeout, and then skips the host name check. A handshake that is not complete here
   // is treated as a connect timeout, and the certificate is checked again explicitly.
   // NOTE: the handshake inside Poco's connect is bounded by the socket's receive timeout,
-  // which Poco sets only after the handshake, so a server that accepts TCP and never answers
+  // which Poco sets only after the handshake, so a server that accepts TCP and never responds to
   // TLS may hold the connect step longer than timeouts.connect_ms.
   void finishHandshake() {
     Poco::Net::SecureStreamSocket socket(session_.socket());
