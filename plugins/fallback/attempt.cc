@@ -70,7 +70,7 @@ void runAttempt(const FallbackState& state, sdk::Next& next, Attempt& attempt) {
 bool triggersFallback(const FallbackState& state, const Attempt& attempt) {
   if (!attempt.failure) return false;
   const sdk::ErrorClass error_class = attempt.failure->error_class;
-  // A cancelled attempt means the caller is gone; an invalid request fails everywhere.
+  // A cancelled attempt means the caller is gone, and an invalid request fails everywhere.
   if (error_class == HFC_ERROR_CANCELLED || error_class == HFC_ERROR_INVALID_REQUEST) return false;
   if (attempt.handover) return true;
   // A stream that fails in its first event has sent nothing to the caller, so moving on is

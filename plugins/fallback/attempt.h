@@ -1,5 +1,5 @@
-// One attempt of the fallback link: a copy of the request sent to one target of one tier,
-// up to its first event; and the plan that yields the attempts in order.
+// One attempt of the fallback link (a copy of the request sent to one target of one tier, up
+// to its first event) and the plan that yields the attempts in order.
 #pragma once
 
 #include <cstdint>
@@ -60,9 +60,9 @@ class Plan {
  public:
   explicit Plan(StatePtr state) : state_(std::move(state)) {}
 
-  // Moves to the next tier; returns false when there is none.
+  // Moves to the next tier and returns false when there is none.
   bool enterNextTier();
-  // Returns the index of the current tier; valid after enterNextTier returned true.
+  // Returns the index of the current tier, valid after enterNextTier returned true.
   size_t tier() const { return tier_; }
   // Returns the next target of the current tier ("" in a pass-through tier), or nullopt.
   std::optional<std::string> takeTarget();

@@ -83,7 +83,7 @@ struct FallbackConfig {
   ResumeSettings resume;
 };
 
-// Parses the settings; returns null and sets `error` to a message naming the key, the value
+// Parses the settings, or returns null and sets `error` to a message naming the key, the value
 // and what is expected.
 std::unique_ptr<FallbackConfig> parseFallbackConfig(const nlohmann::json& settings,
                                                     std::string& error);

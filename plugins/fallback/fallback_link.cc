@@ -1,6 +1,6 @@
-// The fallback link: sends a request to ordered tiers of targets, moving on when an attempt
-// fails before anything reached the caller, with health-ordered endpoints, optional hedging,
-// a cache tier, a fixed last answer, and optional resumption of broken streams.
+// The fallback link: sends a request to ordered tiers of targets and moves on when an attempt
+// fails before anything reached the caller. Endpoints are ordered by health score; a tier may
+// hedge, serve stored answers or a fixed text, and broken streams may be resumed.
 #include <memory>
 #include <string>
 
@@ -35,7 +35,7 @@ class Walk {
   TierEnd runSequential();
   TierEnd runHedged(int64_t after_ms);
   std::unique_ptr<Attempt> start(const std::string& target);
-  // Records a failed attempt; returns whether it moves the request on.
+  // Records a failed attempt and returns whether it moves the request on.
   bool recordFailure(std::unique_ptr<Attempt> attempt);
   std::optional<sdk::Response> stopReason();
 
@@ -53,7 +53,6 @@ class Walk {
   std::unique_ptr<Attempt> last_failure_;
   std::string pending_from_;    // the attempt a fallback moves away from, for the log
   std::string pending_reason_;  // its error class, or "handover"
-  std::string pending_detail_;
   int attempts_ = 0;
   std::optional<sdk::Response> served_;
 };

@@ -22,9 +22,9 @@ class HealthScores {
   // Records an attempt that failed before or during its stream.
   void recordFailure(const std::string& endpoint);
 
-  // Returns the score of `endpoint`; lower is better.
+  // Returns the score of `endpoint`. Lower is better.
   double score(const std::string& endpoint) const;
-  // Returns `endpoints` best score first; equal scores keep their order.
+  // Returns `endpoints` best score first. Equal scores keep their order.
   std::vector<std::string> order(const std::vector<std::string>& endpoints) const;
 
  private:

@@ -17,7 +17,7 @@ class HedgeBudget {
 
   // Counts one request that entered the link.
   void recordRequest(int64_t now_ms);
-  // Spends one unit for a hedge; returns false, spending nothing, when the budget is used up.
+  // Spends one unit for a hedge, or returns false and spends nothing when the budget is used up.
   bool tryAcquireHedge(int64_t now_ms);
   // Spends one unit for an extra attempt after a failure. Extra attempts are never refused,
   // but they leave less room for hedges.
