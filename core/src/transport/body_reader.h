@@ -3,12 +3,14 @@
 #pragma once
 
 #include <Poco/Logger.h>
+#include <Poco/Net/StreamSocket.h>
 
 #include <cstddef>
 #include <istream>
 #include <memory>
 #include <string>
 
+#include "hfchain/request.h"
 #include "hfchain/result.h"
 #include "transport/connection_pool.h"
 #include "transport/deadlines.h"
@@ -20,7 +22,25 @@ struct ExchangeInfo {
   std::string target;      // target name, for error messages and Event::served_by
   std::string request_id;  // for log lines
   Deadlines deadlines;
+  CancelToken cancel;  // the request's cancellation flag
 };
+
+// While alive, shuts the socket down when the request is cancelled, so that a blocking
+// send or receive on it returns within about 100 ms. A background thread checks every
+// registered request's flag every 100 ms.
+class CancelWatch {
+ public:
+  CancelWatch(const Poco::Net::StreamSocket& socket, const CancelToken& cancel);
+  ~CancelWatch();
+  CancelWatch(const CancelWatch&) = delete;
+  CancelWatch& operator=(const CancelWatch&) = delete;
+
+ private:
+  uint64_t id_;
+};
+
+// The error of a request its caller cancelled.
+Error cancelledError(const std::string& target);
 
 // Owns the connection of one exchange after the response headers arrived. Not thread-safe.
 class BodyReader {
@@ -65,6 +85,7 @@ class BodyReader {
   ExchangeInfo info_;
   bool at_end_ = false;
   Clock::time_point last_data_;
+  std::unique_ptr<CancelWatch> cancel_watch_;
   Poco::Logger& logger_;
 };
 

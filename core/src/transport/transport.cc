@@ -235,6 +235,7 @@ Response Exchange::run() {
   url_ = origin + call_.path;
   HFC_LOG_DEBUG(logger(), log("POST " + url_ + " (target " + inQuotes(config_.name) + ")"));
 
+  if (request_.cancel.cancelled()) return fail(transport::cancelledError(config_.name));
   ConnectionPool::Lease lease = pool_->acquire();
   Poco::Net::HTTPClientSession& session = lease.connection->session();
 
@@ -281,14 +282,20 @@ Response Exchange::run() {
     out.exceptions(std::ios::badbit);
     out.write(call_.body.data(), static_cast<std::streamsize>(call_.body.size()));
     out.flush();
+    transport::CancelWatch watch(session.socket(), request_.cancel);
     body = &session.receiveResponse(response);
   } catch (const Poco::TimeoutException&) {
     ConnectionPool::discard(std::move(lease.connection));
     return fail(deadlines_.timeoutError(limit, config_.name));
   } catch (const Poco::Exception& e) {
     ConnectionPool::discard(std::move(lease.connection));
+    if (request_.cancel.cancelled()) return fail(transport::cancelledError(config_.name));
     return fail(exchangeError(e, origin, lease.reused));
   } catch (const std::exception& e) {
+    if (request_.cancel.cancelled()) {
+      ConnectionPool::discard(std::move(lease.connection));
+      return fail(transport::cancelledError(config_.name));
+    }
     // A stream error without a Poco exception: the session recorded the cause, if any.
     const Poco::Exception* cause = session.networkException();
     Error error = cause != nullptr
@@ -303,9 +310,9 @@ Response Exchange::run() {
   HFC_LOG_DEBUG(logger(), log("POST " + url_ + " -> " + std::to_string(status)));
   const bool reusable = response.getKeepAlive() &&
                         (response.getChunkedTransferEncoding() || response.hasContentLength());
-  auto reader =
-      std::make_unique<BodyReader>(pool_, std::move(lease.connection), *body, reusable,
-                                   transport::ExchangeInfo{config_.name, request_id_, deadlines_});
+  auto reader = std::make_unique<BodyReader>(
+      pool_, std::move(lease.connection), *body, reusable,
+      transport::ExchangeInfo{config_.name, request_id_, deadlines_, request_.cancel});
   return answer(std::move(reader), response, passedHeaders(response));
 }
 
