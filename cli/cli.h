@@ -52,5 +52,6 @@ int runGenerate(Arguments args, std::ostream& out, std::ostream& err);
 int runCheck(Arguments args, std::ostream& out, std::ostream& err);
 int runPlugins(Arguments args, std::ostream& out, std::ostream& err);
 int runModels(Arguments args, std::ostream& out, std::ostream& err);
+int runServe(Arguments args, std::ostream& out, std::ostream& err);
 
 }  // namespace hfchain::cli

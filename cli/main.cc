@@ -33,6 +33,8 @@ Commands:
   models info MODEL_ID [--json]
                          Print the Hub's information about a model (honours HF_ENDPOINT
                          and HF_TOKEN).
+  serve [--config FILE] [--host ADDR] [--port N] [--threads N] [--api-keys-file FILE]
+                         Serve the chain over HTTP until SIGINT/SIGTERM (docs/gateway.md).
   version                Print the version.
 
 Options for every command:
@@ -84,6 +86,7 @@ int main(int argc, char** argv) {
     if (command == "plugins")
       return hfchain::cli::runPlugins(std::move(args), std::cout, std::cerr);
     if (command == "models") return hfchain::cli::runModels(std::move(args), std::cout, std::cerr);
+    if (command == "serve") return hfchain::cli::runServe(std::move(args), std::cout, std::cerr);
     if (command == "replay")
       return hfchain::replay::runReplayCommand(args.rest(), std::cout, std::cerr);
     if (command == "version" || command == "--version") {
