@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "gateway/wire_format.h"
 #include "hfchain/engine.h"
 #include "hfchain/gateway.h"
 #include "hfchain/metrics.h"
@@ -347,6 +349,78 @@ TEST(Gateway, ApiKeysRejectUnknownCallers) {
       call(fixture.port(), "POST", "/v1/chat/completions", chatBody(true), "key-one");
   EXPECT_EQ(accepted.status, 200) << accepted.body;
   EXPECT_EQ(fixture.servers().find("primary")->requestCount(), 1u);
+}
+
+TEST(Gateway, CallerDisconnectCancelsStream) {
+  // Writing to the closed connection must fail with EPIPE instead of ending the test process.
+  std::signal(SIGPIPE, SIG_IGN);
+  json chunks = json::array({{{"text", chatDelta("first")}}});
+  for (int i = 0; i < 20; ++i) chunks.push_back({{"text", chatDelta(" more")}, {"delay_ms", 20}});
+  chunks.push_back({{"text", chatDelta("", "stop")}});
+  json exchange = {{"status", 200},
+                   {"headers", {{"content-type", "text/event-stream"}}},
+                   {"chunks", chunks},
+                   {"end", "close"}};
+  GatewayFixture fixture({{"primary", json::array({exchange})}}, "openai");
+  const double before = Metrics::global().value("hfchain_gateway_disconnects_total",
+                                                R"(route="/v1/chat/completions")");
+  {
+    Poco::Net::HTTPClientSession session("127.0.0.1", fixture.port());
+    session.setTimeout(Poco::Timespan(5, 0));
+    Poco::Net::HTTPRequest request("POST", "/v1/chat/completions", "HTTP/1.1");
+    std::string body = chatBody(true);
+    request.setContentLength(static_cast<std::streamsize>(body.size()));
+    session.sendRequest(request) << body;
+    Poco::Net::HTTPResponse response;
+    std::istream& in = session.receiveResponse(response);
+    ASSERT_EQ(response.getStatus(), 200);
+    std::string line;
+    ASSERT_TRUE(std::getline(in, line));
+    EXPECT_NE(line.find("first"), std::string::npos) << line;
+    session.reset();
+  }
+  double after = before;
+  for (int i = 0; i < 200 && after == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    after = Metrics::global().value("hfchain_gateway_disconnects_total",
+                                    R"(route="/v1/chat/completions")");
+  }
+  EXPECT_EQ(after, before + 1);
+}
+
+TEST(GatewayStatus, ErrorClassesMapToStatuses) {
+  struct Case {
+    ErrorClass cls;
+    int upstream_status;
+    int expected;
+  };
+  const Case cases[] = {
+      {ErrorClass::kInvalidRequest, 0, 400},       {ErrorClass::kUpstreamValidation, 200, 422},
+      {ErrorClass::kUpstreamValidation, 400, 400}, {ErrorClass::kUpstreamAuth, 403, 403},
+      {ErrorClass::kUpstreamAuth, 0, 401},         {ErrorClass::kUpstreamNotFound, 404, 404},
+      {ErrorClass::kRateLimited, 429, 429},        {ErrorClass::kCircuitOpen, 0, 503},
+      {ErrorClass::kModelLoading, 503, 503},       {ErrorClass::kTimeout, 0, 504},
+      {ErrorClass::kConnectFailed, 0, 502},        {ErrorClass::kUpstream5xx, 500, 502},
+      {ErrorClass::kBudgetExceeded, 0, 429},       {ErrorClass::kContextOverflow, 0, 400},
+      {ErrorClass::kStreamIncomplete, 200, 502},   {ErrorClass::kInternal, 0, 500},
+  };
+  for (const Case& item : cases) {
+    Error error = makeError(item.cls, "x");
+    error.http_status = item.upstream_status;
+    EXPECT_EQ(gateway::httpStatusFor(error), item.expected) << errorClassName(item.cls);
+  }
+}
+
+TEST(GatewayStatus, RetryAfterRoundsUp) {
+  Error limited = makeError(ErrorClass::kRateLimited, "x");
+  EXPECT_EQ(gateway::retryAfterSeconds(limited), -1);
+  limited.retry_after_ms = 1001;
+  EXPECT_EQ(gateway::retryAfterSeconds(limited), 2);
+  limited.retry_after_ms = 0;
+  EXPECT_EQ(gateway::retryAfterSeconds(limited), 0);
+  Error loading = makeError(ErrorClass::kModelLoading, "x");
+  loading.estimated_time_s = 12.5;
+  EXPECT_EQ(gateway::retryAfterSeconds(loading), 13);
 }
 
 // Polls /health until the generation differs from `old_generation` or a second passes.

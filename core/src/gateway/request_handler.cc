@@ -49,7 +49,8 @@ void setCommonHeaders(Exchange& exchange) {
 void sendBody(Exchange& exchange, int status, const std::string& content_type,
               const std::string& body) {
   exchange.status = status;
-  exchange.http_response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
+  exchange.http_response.setStatusAndReason(
+      static_cast<Poco::Net::HTTPResponse::HTTPStatus>(status));
   exchange.http_response.setContentType(content_type);
   exchange.http_response.setContentLength(static_cast<std::streamsize>(body.size()));
   setCommonHeaders(exchange);
@@ -184,7 +185,7 @@ void streamAnswer(SharedState& state, Exchange& exchange, Request request,
 
   Poco::Net::HTTPServerResponse& http = exchange.http_response;
   exchange.status = 200;
-  http.setStatus(Poco::Net::HTTPResponse::HTTP_OK);
+  http.setStatusAndReason(Poco::Net::HTTPResponse::HTTP_OK);
   http.setContentType("text/event-stream");
   http.setChunkedTransferEncoding(true);
   http.set("Cache-Control", "no-cache");
