@@ -362,6 +362,7 @@ TEST(Gateway, CallerDisconnectCancelsStream) {
                    {"chunks", chunks},
                    {"end", "close"}};
   GatewayFixture fixture({{"primary", json::array({exchange})}}, "openai");
+
   const double before = Metrics::global().value("hfchain_gateway_disconnects_total",
                                                 R"(route="/v1/chat/completions")");
   {
@@ -379,6 +380,7 @@ TEST(Gateway, CallerDisconnectCancelsStream) {
     EXPECT_NE(line.find("first"), std::string::npos) << line;
     session.reset();
   }
+
   double after = before;
   for (int i = 0; i < 200 && after == before; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

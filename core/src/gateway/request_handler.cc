@@ -93,7 +93,7 @@ std::string bearerToken(const Poco::Net::HTTPServerRequest& request) {
   return value.substr(kScheme.size());
 }
 
-// Reads the request body into `body`; answers 413 and returns false when it exceeds `limit`.
+// Reads the request body into `body`; sends 413 and returns false when it exceeds `limit`.
 bool readBody(Exchange& exchange, size_t limit, std::string& body) {
   const std::streamsize declared = exchange.http_request.getContentLength();
   if (declared > static_cast<std::streamsize>(limit)) {
@@ -118,7 +118,7 @@ bool readBody(Exchange& exchange, size_t limit, std::string& body) {
   return true;
 }
 
-// Parses `text` as JSON; answers 400 naming the problem and returns false when invalid.
+// Parses `text` as JSON; sends 400 naming the problem and returns false when invalid.
 bool parseJson(Exchange& exchange, const std::string& text, json& out) {
   try {
     out = json::parse(text);
@@ -162,7 +162,7 @@ using EventRenderer = std::function<std::string(const Event&)>;
 
 std::string sseData(const json& value) { return "data: " + value.dump() + "\n\n"; }
 
-// Sends a streamed answer. Nothing is sent until the first event arrives, so that a request
+// Sends a streamed response. Nothing is sent until the first event arrives, so that a request
 // failing before it gets an HTTP error status instead of an open stream.
 void streamAnswer(SharedState& state, Exchange& exchange, Request request,
                   const EventRenderer& render) {
