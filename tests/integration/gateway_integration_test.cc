@@ -3,6 +3,10 @@
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
+#include <Poco/Pipe.h>
+#include <Poco/PipeStream.h>
+#include <Poco/Process.h>
+#include <Poco/StreamCopier.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -477,6 +481,40 @@ TEST(Gateway, ConfigEditReloadsTargets) {
 
   (*gateway)->stop();
   servers.stop();
+  std::filesystem::remove_all(directory);
+}
+
+TEST(GatewayCli, ServeStopsOnSignal) {
+  auto directory = std::filesystem::temp_directory_path() / ("gateway-cli-" + newRequestId());
+  std::filesystem::create_directories(directory);
+  const std::string path = (directory / "chain.yaml").string();
+  // Nothing listens on the discard port, so a generation request would fail; this test only
+  // needs the gateway's own routes.
+  std::ofstream(path) << "targets:\n  primary:\n    protocol: tgi\n"
+                         "    base_url: http://127.0.0.1:9\n";
+
+  Poco::Pipe out_pipe;
+  Poco::Pipe err_pipe;
+  Poco::ProcessHandle handle = Poco::Process::launch(
+      HFCHAIN_CLI_PATH, {"serve", "--config", path, "--port", "0"}, ".", nullptr, &out_pipe,
+      &err_pipe, Poco::Process::Env{{"HFCHAIN_PLUGIN_PATH", HFCHAIN_PLUGIN_DIR}});
+  Poco::PipeInputStream from_child(out_pipe);
+  std::string line;
+  ASSERT_TRUE(std::getline(from_child, line));
+  const std::string prefix = "serve: listening on http://127.0.0.1:";
+  ASSERT_EQ(line.rfind(prefix, 0), 0u) << line;
+  const auto port = static_cast<uint16_t>(std::stoi(line.substr(prefix.size())));
+
+  HttpAnswer health = call(port, "GET", "/health");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(json::parse(health.body)["generation"], 1);
+
+  Poco::Process::requestTermination(handle.id());
+  Poco::PipeInputStream errors(err_pipe);
+  std::string err;
+  Poco::StreamCopier::copyToString(errors, err);
+  EXPECT_EQ(handle.wait(), 0) << err;
+  EXPECT_NE(err.find("stopping"), std::string::npos) << err;
   std::filesystem::remove_all(directory);
 }
 
