@@ -372,6 +372,12 @@ void dispatch(SharedState& state, Exchange& exchange, const std::string& path) {
   if (path == kHealthRoute) return handleHealth(state, exchange);
   if (path == kMetricsRoute) return handleMetrics(exchange);
 
+  if (state.stopping) {
+    // A request on a kept-alive connection can still arrive while stop() drains.
+    exchange.http_response.setKeepAlive(false);
+    sendError(exchange, 503, makeError(ErrorClass::kInternal, "the gateway is stopping"));
+    return;
+  }
   if (!state.api_keys.empty() && state.api_keys.count(bearerToken(exchange.http_request)) == 0) {
     exchange.http_response.set("WWW-Authenticate", "Bearer");
     sendError(exchange, 401,
