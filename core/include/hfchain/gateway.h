@@ -26,8 +26,8 @@ namespace hfchain {
 struct GatewayOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: the system picks a free port; Gateway::port() returns it
-  // Maximum number of connections served at once. An idle kept-alive connection holds its
-  // thread for up to 5 s.
+  // Maximum number of connections served at once. An idle kept-alive connection keeps its
+  // thread busy for up to 5 s.
   int threads = 16;
   size_t max_body_bytes = 4 * 1024 * 1024;  // larger request bodies get 413
   // The engine's config file. When set, it is checked for changes every
