@@ -59,7 +59,12 @@ class CancelWatcher {
 
   uint64_t add(const Poco::Net::StreamSocket& socket, const CancelToken& cancel) {
     std::lock_guard lock(mutex_);
-    if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+    if (!running_) {
+      // The previous thread, if any, stopped when it found nothing to watch.
+      if (thread_.joinable()) thread_.join();
+      running_ = true;
+      thread_ = std::thread([this] { run(); });
+    }
     uint64_t id = next_id_++;
     entries_.emplace(id, Entry{socket, cancel});
     return id;
@@ -85,10 +90,13 @@ class CancelWatcher {
     CancelToken cancel;
   };
 
+  // Checks every 100 ms; ends once nothing is registered, so an idle process keeps no
+  // thread for it.
   void run() {
     std::unique_lock lock(mutex_);
     while (!stopping_) {
       wake_.wait_for(lock, std::chrono::milliseconds(100));
+      if (entries_.empty()) break;
       for (auto it = entries_.begin(); it != entries_.end();) {
         if (!it->second.cancel.cancelled()) {
           ++it;
@@ -102,6 +110,7 @@ class CancelWatcher {
         it = entries_.erase(it);
       }
     }
+    running_ = false;
   }
 
   std::mutex mutex_;
@@ -109,6 +118,7 @@ class CancelWatcher {
   std::map<uint64_t, Entry> entries_;
   uint64_t next_id_ = 1;
   bool stopping_ = false;
+  bool running_ = false;
   std::thread thread_;
 };
 
