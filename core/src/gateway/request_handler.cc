@@ -81,7 +81,7 @@ void sendChainError(Exchange& exchange, const Error& error) {
 
 // Returns the bearer token of the Authorization header, or an empty string.
 std::string bearerToken(const Poco::Net::HTTPServerRequest& request) {
-  const std::string& value = request.get("Authorization", "");
+  const std::string value = request.get("Authorization", "");
   constexpr std::string_view kScheme = "Bearer ";
   if (value.size() <= kScheme.size()) return "";
   for (size_t i = 0; i < kScheme.size(); ++i) {
