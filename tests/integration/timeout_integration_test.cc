@@ -215,8 +215,8 @@ TEST(TimeoutLink, AbandonedStreamLeavesNoThread) {
     servers.stop();
   }
   // The transport's cancellation watcher ends on its own within about 100 ms of its last
-  // request (one left over from an earlier test may end too), so the count may take a
-  // moment to settle, and may end below the starting count.
+  // request, so the count may take a moment to settle. A watcher left over from an earlier
+  // test may end too, so the count may end below the starting one.
   for (int i = 0; i < 40 && threadCount() > threads_before; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -40,7 +40,7 @@ typedef struct hfc_str {
 } hfc_str;
 
 typedef struct hfc_request hfc_request;   /* host-owned */
-typedef struct hfc_response hfc_response; /* owned by whoever holds it, freed via the host */
+typedef struct hfc_response hfc_response; /* owned by its holder, freed through the host */
 typedef struct hfc_event hfc_event;       /* host-owned or from event_new */
 typedef struct hfc_next hfc_next;         /* the rest of the chain, valid during round_trip */
 typedef struct hfc_chain hfc_chain;       /* links a plugin had the host build for it */
@@ -193,8 +193,8 @@ typedef struct hfc_host_api {
    * thread, and never returns null; failures come back as error responses. The caller owns
    * the response. */
   hfc_response* (*next_call)(hfc_next* next, hfc_request* request);
-  /* A copy of `next` that stays valid after round_trip returns, until next_free; for calls
-   * that may outlive the link's round_trip, such as a hedged request still in flight. */
+  /* A copy of `next` that stays valid after round_trip returns, until next_free. It serves
+   * calls that may outlive the link's round_trip, such as a hedged request still in flight. */
   hfc_next* (*next_clone)(const hfc_next* next);
   void (*next_free)(hfc_next* next);
   /* Facts about a target of the running config; returns 0 when there is no such target.
@@ -295,9 +295,9 @@ typedef struct hfc_plugin_descriptor {
 } hfc_plugin_descriptor;
 
 /* The entry point. It returns the plugin's descriptor whatever `host_abi_version` is, so
- * that the host can name both versions when they differ; a plugin that supports several
- * versions may use the argument to pick one. Returning null declines to load. Must not call
- * back into the host. */
+ * that the host can name both versions when they differ. A plugin that supports several
+ * versions may use the argument to pick one. Returning null declines to load. It must not
+ * call back into the host. */
 typedef const hfc_plugin_descriptor* (*hfc_plugin_init_fn)(uint32_t host_abi_version);
 
 #ifdef __cplusplus
