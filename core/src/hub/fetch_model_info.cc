@@ -1,13 +1,8 @@
 // GET {endpoint}/api/models/{id} with redirects, timeouts and typed errors.
 #include <Poco/Exception.h>
-#include <Poco/Net/HTTPRequest.h>
-#include <Poco/Net/HTTPResponse.h>
-#include <Poco/Net/NetException.h>
-#include <Poco/Timespan.h>
 #include <Poco/URI.h>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <cstdlib>
 #include <memory>
@@ -17,8 +12,8 @@
 #include "hfchain/hub.h"
 #include "hfchain/log.h"
 #include "transport/connection_pool.h"
-#include "transport/http_call.h"
 #include "transport/redactor.h"
+#include "transport/small_exchange.h"
 
 namespace hfchain::hub {
 namespace {
@@ -45,73 +40,6 @@ bool validModelId(std::string_view id) {
 std::string environment(const char* name) {
   const char* value = std::getenv(name);
   return value == nullptr ? std::string() : std::string(value);
-}
-
-struct HttpResult {
-  int status = 0;
-  std::string content_type;
-  std::string location;
-  std::string retry_after;
-  std::string body;
-};
-
-// Makes one GET request. Network failures come back as kConnectFailed, kTimeout or
-// kConnectionReset errors.
-Result<HttpResult> get(const Endpoint& endpoint, const Poco::Net::Context::Ptr& tls_context,
-                       const std::string& path, const std::string& authorization,
-                       int64_t timeout_ms) {
-  std::unique_ptr<transport::Connection> connection =
-      transport::makeConnection(endpoint, tls_context);
-  Poco::Net::HTTPClientSession& session = connection->session();
-  const Poco::Timespan timeout(timeout_ms * 1000);
-  session.setTimeout(timeout, timeout, timeout);
-  session.setKeepAlive(false);
-  const std::string url = endpoint.origin() + path;
-
-  try {
-    connection->connect();
-  } catch (const Poco::TimeoutException&) {
-    return makeError(ErrorClass::kTimeout, "connecting to " + endpoint.origin() +
-                                               " took more than " + std::to_string(timeout_ms) +
-                                               " ms");
-  } catch (const Poco::Exception& e) {
-    return makeError(ErrorClass::kConnectFailed,
-                     "connecting to " + endpoint.origin() + " failed: " + e.displayText());
-  }
-
-  HttpResult result;
-  try {
-    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, path,
-                                   Poco::Net::HTTPMessage::HTTP_1_1);
-    request.set("Accept", "application/json");
-    request.set("User-Agent", transport::userAgent());
-    if (!authorization.empty()) request.set("Authorization", authorization);
-    session.sendRequest(request);
-
-    Poco::Net::HTTPResponse response;
-    std::istream& body = session.receiveResponse(response);
-    result.status = static_cast<int>(response.getStatus());
-    result.content_type = response.getContentType();
-    result.location = response.get("Location", "");
-    result.retry_after = response.get("Retry-After", "");
-
-    std::array<char, 16 * 1024> buffer;
-    while (body.read(buffer.data(), buffer.size()) || body.gcount() > 0) {
-      result.body.append(buffer.data(), static_cast<size_t>(body.gcount()));
-      if (result.body.size() > kMaxBodyBytes) {
-        return makeError(ErrorClass::kEventTooLarge, "the response of " + url + " is larger than " +
-                                                         std::to_string(kMaxBodyBytes) + " bytes");
-      }
-    }
-    if (const Poco::Exception* failure = session.networkException()) failure->rethrow();
-  } catch (const Poco::TimeoutException&) {
-    return makeError(ErrorClass::kTimeout,
-                     "no data from " + url + " for " + std::to_string(timeout_ms) + " ms");
-  } catch (const Poco::Exception& e) {
-    return makeError(ErrorClass::kConnectionReset,
-                     "the request to " + url + " failed: " + e.displayText());
-  }
-  return result;
 }
 
 bool isRedirect(int status) {
@@ -172,7 +100,12 @@ Result<ModelInfo> fetchModelInfo(std::string_view model_id, const HubOptions& op
                                           : std::string();
     const std::string path = current.getPathEtc();
     HFC_LOG_DEBUG(logger, "GET " + endpoint.origin() + path);
-    auto result = get(endpoint, tls_context, path, authorization, options.timeout_ms);
+    transport::SmallRequest request;
+    request.path = path;
+    request.authorization = authorization;
+    request.timeout_ms = options.timeout_ms;
+    request.max_body_bytes = kMaxBodyBytes;
+    auto result = transport::exchangeSmall(endpoint, tls_context, request);
     if (!result) return withModel(result.error(), model_id, endpoint_url, redactor);
 
     if (isRedirect(result->status) && !result->location.empty()) {
