@@ -10,6 +10,7 @@
 #include "hfchain/log.h"
 #include "hfchain/metrics.h"
 #include "hfchain/target.h"
+#include "hfchain/token_counter.h"
 
 namespace hfchain::abi {
 namespace {
@@ -209,8 +210,38 @@ int targetInfo(const hfc_next* next, hfc_str name, hfc_target_info* out) {
   const TargetConfig* target =
       reinterpret_cast<const Next*>(next)->findTarget(std::string(view(name)));
   if (target == nullptr) return 0;
-  *out = hfc_target_info{str(target->name), str(protocolName(target->protocol)),
-                         str(target->base_url), str(target->model), target->context_window};
+  const Next* chain = reinterpret_cast<const Next*>(next);
+  *out =
+      hfc_target_info{str(target->name), str(protocolName(target->protocol)), str(target->base_url),
+                      str(target->model), chain->contextWindow(target->name, "")};
+  return 1;
+}
+
+// The note of the last count on this thread, which hfc_token_count.note borrows.
+thread_local std::string count_note;
+
+void fillCount(const TokenCount& count, hfc_token_count* out) {
+  count_note = count.note;
+  *out = hfc_token_count{count.tokens, static_cast<uint32_t>(count.method), str(count_note)};
+}
+
+int countRequestTokens(const hfc_next* next, const hfc_request* raw, hfc_token_count* out) {
+  const Next* chain = reinterpret_cast<const Next*>(next);
+  const Request& request = *fromAbi(raw);
+  if (chain->findTarget(request.target) == nullptr) return 0;
+  const TokenCounter* counter = chain->tokenCounter(request.target);
+  if (counter == nullptr) counter = estimateTokenCounter().get();
+  fillCount(counter->countRequest(request), out);
+  return 1;
+}
+
+int countTextTokens(const hfc_next* next, hfc_str target, hfc_str text, hfc_token_count* out) {
+  const Next* chain = reinterpret_cast<const Next*>(next);
+  const std::string name(view(target));
+  if (chain->findTarget(name) == nullptr) return 0;
+  const TokenCounter* counter = chain->tokenCounter(name);
+  if (counter == nullptr) counter = estimateTokenCounter().get();
+  fillCount(counter->countText(view(text)), out);
   return 1;
 }
 
@@ -508,6 +539,8 @@ const hfc_host_api kHostApi = {
     &chainBuild,
     &chainCall,
     &chainFree,
+    &countRequestTokens,
+    &countTextTokens,
 };
 
 }  // namespace

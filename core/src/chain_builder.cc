@@ -29,6 +29,12 @@ class NestedNext : public Next {
   const TargetConfig* findTarget(const std::string& name) const override {
     return outer_.findTarget(name);
   }
+  const TokenCounter* tokenCounter(const std::string& name) const override {
+    return outer_.tokenCounter(name);
+  }
+  int64_t contextWindow(const std::string& name, const std::string& request_id) const override {
+    return outer_.contextWindow(name, request_id);
+  }
 
  private:
   class OwningNestedNext : public Next {
@@ -44,6 +50,12 @@ class NestedNext : public Next {
     }
     const TargetConfig* findTarget(const std::string& name) const override {
       return outer_->findTarget(name);
+    }
+    const TokenCounter* tokenCounter(const std::string& name) const override {
+      return outer_->tokenCounter(name);
+    }
+    int64_t contextWindow(const std::string& name, const std::string& request_id) const override {
+      return outer_->contextWindow(name, request_id);
     }
 
    private:

@@ -203,13 +203,55 @@ void readTimeouts(Reader& reader, const YAML::Node& node, const std::string& whe
   read("total_ms", out.total_ms);
 }
 
+void readTokenCounting(Reader& reader, const YAML::Node& node, const std::string& where,
+                       const std::string& base_dir, TargetConfig& target) {
+  if (node["tokenizer"]) {
+    if (auto path = reader.string(node["tokenizer"], where + ".tokenizer")) {
+      target.tokenizer = resolvePath(base_dir, *path);
+    }
+  }
+  if (node["chat_template"]) {
+    if (auto path = reader.string(node["chat_template"], where + ".chat_template")) {
+      target.chat_template = resolvePath(base_dir, *path);
+    }
+  }
+  if (node["token_counter"]) {
+    if (auto text = reader.string(node["token_counter"], where + ".token_counter")) {
+      if (*text == "auto") {
+        target.token_counter = TokenCounterKind::kAuto;
+      } else if (*text == "tokenizer") {
+        target.token_counter = TokenCounterKind::kTokenizer;
+      } else if (*text == "remote") {
+        target.token_counter = TokenCounterKind::kRemote;
+      } else if (*text == "estimate") {
+        target.token_counter = TokenCounterKind::kEstimate;
+      } else {
+        reader.report(node["token_counter"], where + ".token_counter is '" + *text +
+                                                 "'; expected auto, tokenizer, remote or estimate");
+      }
+    }
+  }
+  if (target.token_counter == TokenCounterKind::kTokenizer && target.tokenizer.empty()) {
+    reader.report(node, where +
+                            " sets token_counter: tokenizer but no tokenizer; add tokenizer: "
+                            "PATH/tokenizer.json");
+  }
+  if (target.token_counter == TokenCounterKind::kRemote && node["protocol"] &&
+      node["protocol"].IsScalar() && node["protocol"].Scalar() != "tgi") {
+    reader.report(node["token_counter"], where +
+                                             ".token_counter is remote, which needs TGI's "
+                                             "/tokenize; use it only with protocol: tgi");
+  }
+}
+
 void readTarget(Reader& reader, const std::string& name, const YAML::Node& node,
                 const std::string& base_dir, Config& config) {
   std::string where = "target '" + name + "'";
   if (!reader.expectMap(node, where)) return;
   reader.checkKeys(node,
                    {"protocol", "base_url", "model", "context_window", "token", "token_file",
-                    "timeouts", "tls_verify", "ca_file", "max_event_bytes", "headers"},
+                    "timeouts", "tls_verify", "ca_file", "max_event_bytes", "headers", "tokenizer",
+                    "chat_template", "token_counter"},
                    where);
   TargetConfig target;
   target.name = name;
@@ -238,10 +280,13 @@ void readTarget(Reader& reader, const std::string& name, const YAML::Node& node,
     if (auto model = reader.string(node["model"], where + ".model")) target.model = *model;
   }
   if (node["context_window"]) {
-    if (auto value = reader.integer(node["context_window"], where + ".context_window", 1)) {
+    if (node["context_window"].IsScalar() && node["context_window"].Scalar() == "auto") {
+      target.context_window_auto = true;
+    } else if (auto value = reader.integer(node["context_window"], where + ".context_window", 1)) {
       target.context_window = *value;
     }
   }
+  readTokenCounting(reader, node, where, base_dir, target);
   if (node["token"] && node["token_file"]) {
     reader.report(node["token_file"], where + " sets both token and token_file; keep one");
   }

@@ -6,7 +6,9 @@
 
 #include "chain_builder.h"
 #include "hfchain/log.h"
+#include "hfchain/token_counter.h"
 #include "hfchain/transport.h"
+#include "token_count/context_window.h"
 
 namespace hfchain {
 namespace {
@@ -52,6 +54,12 @@ class ChainNext : public Next {
   const TargetConfig* findTarget(const std::string& name) const override {
     return snapshot_.config_.findTarget(name.empty() ? snapshot_.config_.default_target : name);
   }
+  const TokenCounter* tokenCounter(const std::string& name) const override {
+    return snapshot_.tokenCounter(name);
+  }
+  int64_t contextWindow(const std::string& name, const std::string& request_id) const override {
+    return snapshot_.contextWindow(name, request_id);
+  }
 
  private:
   const ChainSnapshot& snapshot_;
@@ -83,9 +91,36 @@ Result<ChainSnapshotPtr> ChainSnapshot::build(const Config& config, PluginRegist
       snapshot->transports_.emplace_back(target.name, *transport);
     }
   }
+  for (const TargetConfig& target : config.targets) {
+    Result<TokenCounterConstSharedPtr> counter = makeTokenCounter(target);
+    if (!counter.ok()) {
+      issues.push_back({config.source, 0, 0, counter.error().message});
+      continue;
+    }
+    snapshot->target_tokens_.push_back(
+        {target.name, *counter, std::make_shared<internal::ContextWindowResolver>(target)});
+  }
   if (!issues.empty()) return configError(issues);
   snapshot->generation_ = next_generation.fetch_add(1);
   return ChainSnapshotPtr(std::move(snapshot));
+}
+
+const ChainSnapshot::TargetTokens* ChainSnapshot::findTargetTokens(const std::string& name) const {
+  const std::string& wanted = name.empty() ? config_.default_target : name;
+  for (const TargetTokens& entry : target_tokens_) {
+    if (entry.name == wanted) return &entry;
+  }
+  return nullptr;
+}
+
+const TokenCounter* ChainSnapshot::tokenCounter(const std::string& name) const {
+  const TargetTokens* entry = findTargetTokens(name);
+  return entry == nullptr ? nullptr : entry->counter.get();
+}
+
+int64_t ChainSnapshot::contextWindow(const std::string& name, const std::string& request_id) const {
+  const TargetTokens* entry = findTargetTokens(name);
+  return entry == nullptr ? 0 : entry->window->get(request_id);
 }
 
 Response ChainSnapshot::send(Request& request) const {
@@ -133,6 +168,10 @@ ChainSnapshotPtr Engine::snapshot() const {
 
 Response Engine::stream(Request request) {
   if (request.id.empty()) request.id = newRequestId();
+  if (const std::string* key = request.metadata.find("key");
+      key != nullptr && request.metadata.find("key_id") == nullptr) {
+    request.metadata.set("key_id", keyFingerprint(*key));
+  }
   ChainSnapshotPtr current = snapshot();
   Response response = current->send(request);
   if (!response.stream) response.stream = makeErrorResponse(response.error).stream;

@@ -1,6 +1,8 @@
 // Headers, requests and the simple responses of response.h.
 #include "hfchain/request.h"
 
+#include <Poco/DigestEngine.h>
+#include <Poco/SHA2Engine.h>
 #include <strings.h>
 
 #include "hfchain/response.h"
@@ -72,6 +74,12 @@ Response makeErrorResponse(Error error) {
   response.error = std::move(error);
   response.stream = std::make_unique<VectorEventStream>(std::move(events));
   return response;
+}
+
+std::string keyFingerprint(std::string_view key) {
+  Poco::SHA2Engine sha256(Poco::SHA2Engine::SHA_256);
+  sha256.update(key.data(), static_cast<unsigned>(key.size()));
+  return "key-" + Poco::DigestEngine::digestToHex(sha256.digest()).substr(0, 16);
 }
 
 }  // namespace hfchain

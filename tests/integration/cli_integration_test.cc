@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "hfchain/abi/hfchain_plugin.h"
 #include "integration/process.h"
 #include "replay/recording.h"
 #include "replay/replay_server.h"
@@ -92,8 +93,9 @@ TEST(CheckCommand, ShippedPoliciesAreValid) {
 TEST(PluginsCommand, ListsShippedPlugins) {
   testing::ProcessResult result = runCli({"plugins"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
-  EXPECT_NE(result.out.find("host plugin ABI version 1"), std::string::npos) << result.out;
-  EXPECT_NE(result.out.find("auth 1.0.0 (ABI 1)"), std::string::npos) << result.out;
+  const std::string abi = std::to_string(HFC_ABI_VERSION);
+  EXPECT_NE(result.out.find("host plugin ABI version " + abi), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("auth 1.0.0 (ABI " + abi + ")"), std::string::npos) << result.out;
   EXPECT_NE(result.out.find("link local-responder"), std::string::npos) << result.out;
 }
 
@@ -141,7 +143,8 @@ TEST(ModelsCommand, UnknownModelExitsNonZero) {
 TEST(VersionCommand, PrintsAbiVersion) {
   testing::ProcessResult result = runCli({"version"});
   EXPECT_EQ(result.exit_code, 0);
-  EXPECT_NE(result.out.find("plugin ABI 1"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("plugin ABI " + std::to_string(HFC_ABI_VERSION)), std::string::npos)
+      << result.out;
 }
 
 TEST(Cli, UnknownCommandIsUsageError) {

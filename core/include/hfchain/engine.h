@@ -24,6 +24,10 @@
 namespace hfchain {
 
 class Transport;
+class TokenCounter;
+namespace internal {
+class ContextWindowResolver;
+}  // namespace internal
 
 // One immutable build of a config: link instances, target transports and the plugins they
 // come from. Requests hold the snapshot they started with until their stream ends.
@@ -45,6 +49,10 @@ class ChainSnapshot : public std::enable_shared_from_this<ChainSnapshot> {
 
   const Config& config() const { return config_; }
   const std::vector<LinkPtr>& links() const { return links_; }
+  // Returns the token counter of target `name` (the default target when empty), or null.
+  const TokenCounter* tokenCounter(const std::string& name) const;
+  // Returns the context window of target `name`, 0 when unknown; see Next::contextWindow.
+  int64_t contextWindow(const std::string& name, const std::string& request_id) const;
   uint64_t generation() const { return generation_; }
 
  private:
@@ -54,6 +62,14 @@ class ChainSnapshot : public std::enable_shared_from_this<ChainSnapshot> {
   Config config_;
   std::vector<LinkPtr> links_;
   std::vector<std::pair<std::string, std::shared_ptr<Transport>>> transports_;
+  // Per target, in config order: how its tokens are counted and where its window comes from.
+  struct TargetTokens {
+    std::string name;
+    std::shared_ptr<const TokenCounter> counter;
+    std::shared_ptr<internal::ContextWindowResolver> window;
+  };
+  std::vector<TargetTokens> target_tokens_;
+  const TargetTokens* findTargetTokens(const std::string& name) const;
   Terminal terminal_;
   uint64_t generation_ = 0;
 };

@@ -12,6 +12,8 @@
 
 namespace hfchain {
 
+class TokenCounter;
+
 // The rest of the chain after a link. Valid until that link's roundTrip returns.
 class Next {
  public:
@@ -25,6 +27,16 @@ class Next {
   // Returns the running config's target called `name` (the default target when empty), or
   // null.
   virtual const TargetConfig* findTarget(const std::string& name) const = 0;
+  // Returns the token counter of target `name` (the default target when empty), or null
+  // when there is no such target or the chain has no counters.
+  virtual const TokenCounter* tokenCounter(const std::string& /*name*/) const { return nullptr; }
+  // Returns the context window of target `name` in tokens, 0 when unknown. A target with
+  // `context_window: auto` is looked up on first use, so the first call may block for a
+  // few seconds; `request_id` goes into the log lines of that look-up.
+  virtual int64_t contextWindow(const std::string& name, const std::string& /*request_id*/) const {
+    const TargetConfig* target = findTarget(name);
+    return target == nullptr ? 0 : target->context_window;
+  }
 };
 
 // A policy link in the style of Go's http.RoundTripper: it receives the request and the

@@ -88,7 +88,9 @@ struct Request {
   nlohmann::json parameters = nlohmann::json::object();
   bool stream = true;  // ask the upstream for an event stream
   Headers headers;     // extra headers for the upstream request
-  Headers metadata;    // caller facts: "key", "tenant", ...; never sent upstream
+  // Caller facts: "key" (the secret inbound key), "key_id" (its fingerprint, safe to log
+  // and store; the engine adds it), "tenant", ...; never sent upstream.
+  Headers metadata;
   std::optional<Clock::time_point> deadline;  // the whole request must end by then
   CancelToken cancel;                         // set when the caller gives up on the request
 
@@ -97,5 +99,9 @@ struct Request {
   // Returns parameters[name] as an integer, or `fallback` when absent or not a number.
   int64_t intParameter(std::string_view name, int64_t fallback) const;
 };
+
+// Returns a fingerprint of a caller key that is safe to log, store and show: "key-" and the
+// first 16 hex digits of its SHA-256. Equal keys give equal fingerprints.
+std::string keyFingerprint(std::string_view key);
 
 }  // namespace hfchain

@@ -35,13 +35,27 @@ struct Timeouts {
   int64_t total_ms = 300'000;      // the whole exchange, including the stream
 };
 
+// How a target's tokens are counted before a request is sent.
+enum class TokenCounterKind {
+  kAuto,       // the tokenizer when one is configured, otherwise an estimate
+  kTokenizer,  // the tokenizer.json of `tokenizer`; a config without one is rejected
+  kRemote,     // TGI's POST {base}/tokenize; an estimate when the call fails
+  kEstimate,   // characters per token for each script
+};
+
 struct TargetConfig {
   std::string name;
   Protocol protocol = Protocol::kOpenAi;
   std::string base_url;        // scheme://host[:port][/prefix]
   std::string model;           // default model id; a request's own model wins
   int64_t context_window = 0;  // tokens; 0 when unknown
-  Secret token;                // sent as "Authorization: Bearer" unless a link set one already
+  // Ask the endpoint for the context window on first use: TGI's /info for tgi targets,
+  // the model's config.json on the Hub otherwise.
+  bool context_window_auto = false;
+  std::string tokenizer;      // path of a tokenizer.json; empty when none
+  std::string chat_template;  // path of a tokenizer_config.json with the chat template
+  TokenCounterKind token_counter = TokenCounterKind::kAuto;
+  Secret token;  // sent as "Authorization: Bearer" unless a link set one already
   Timeouts timeouts;
   bool tls_verify = true;  // verify the server certificate against ca_file or the system store
   std::string ca_file;     // PEM bundle; empty means the system store

@@ -28,7 +28,7 @@
 extern "C" {
 #endif
 
-#define HFC_ABI_VERSION 1u
+#define HFC_ABI_VERSION 2u
 
 /* The symbol every plugin exports. */
 #define HFC_PLUGIN_INIT_SYMBOL "hfchain_plugin_init"
@@ -90,7 +90,7 @@ typedef enum hfc_request_field {
   HFC_REQUEST_ID = 1,     /* read-only */
   HFC_REQUEST_TARGET = 2, /* target name; empty means the default target */
   HFC_REQUEST_MODEL = 3,
-  HFC_REQUEST_INPUTS = 4  /* raw prompt of a non-chat request */
+  HFC_REQUEST_INPUTS = 4 /* raw prompt of a non-chat request */
 } hfc_request_field;
 
 /* String fields of an event. */
@@ -119,8 +119,8 @@ typedef struct hfc_error {
   uint32_t error_class; /* hfc_error_class */
   int32_t http_status;  /* 0 when there was no HTTP answer */
   hfc_str message;
-  int64_t retry_after_ms;   /* -1 when absent */
-  double estimated_time_s;  /* -1 when absent */
+  int64_t retry_after_ms;  /* -1 when absent */
+  double estimated_time_s; /* -1 when absent */
 } hfc_error;
 
 /* Facts about a target. Strings are borrowed from the running config. */
@@ -131,6 +131,24 @@ typedef struct hfc_target_info {
   hfc_str model;
   int64_t context_window; /* tokens; 0 when unknown */
 } hfc_target_info;
+
+/* How a token count was made. */
+typedef enum hfc_count_method {
+  HFC_COUNT_TOKENIZER =
+      1,                /* the target's tokenizer.json; a chat is rendered with its chat template */
+  HFC_COUNT_REMOTE = 2, /* the target's TGI /tokenize endpoint */
+  HFC_COUNT_ESTIMATE = 3 /* characters per token for each script: an estimate */
+} hfc_count_method;
+
+/* A token count. `note` says why the count is an estimate when the target's configured
+ * counter could not be used (a chat template that failed to render, a /tokenize call that
+ * failed); it is empty otherwise and stays valid until the next count call on the same
+ * thread. */
+typedef struct hfc_token_count {
+  int64_t tokens;
+  uint32_t method; /* hfc_count_method */
+  hfc_str note;
+} hfc_token_count;
 
 /* Hooks of a stream that a plugin makes itself, either to wrap another stream or to
  * answer on its own. `next` writes one event into `out` and returns 1, or returns 0 at the
@@ -260,6 +278,18 @@ typedef struct hfc_host_api {
   hfc_chain* (*chain_build)(hfc_str links_json, char* error_out, size_t error_capacity);
   hfc_response* (*chain_call)(hfc_chain* chain, hfc_next* next, hfc_request* request);
   void (*chain_free)(hfc_chain* chain);
+
+  /* Token counting with the counter configured for a target (docs/config.md, `tokenizer`
+   * and `token_counter`). count_request_tokens counts the input of `request` as the model
+   * of its target sees it: a chat is rendered with the chat template, generation prompt
+   * included, and raw inputs get the tokenizer's special tokens. count_text_tokens counts
+   * plain text, such as generated output, with no special tokens added. An empty target
+   * name means the config's default target. Both return 0 when there is no such target;
+   * a target without a tokenizer gets an estimate. */
+  int (*count_request_tokens)(const hfc_next* next, const hfc_request* request,
+                              hfc_token_count* out);
+  int (*count_text_tokens)(const hfc_next* next, hfc_str target, hfc_str text,
+                           hfc_token_count* out);
 } hfc_host_api;
 
 /* Result of a plugin's create hook. On failure the plugin writes a NUL-terminated reason

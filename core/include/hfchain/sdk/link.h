@@ -332,6 +332,15 @@ struct TargetInfo {
   int64_t context_window = 0;
 };
 
+// A token count from the host; see hfc_token_count.
+struct TokenCount {
+  int64_t tokens = 0;
+  hfc_count_method method = HFC_COUNT_ESTIMATE;
+  std::string note;  // why an estimate was used in place of the configured counter
+
+  bool estimate() const { return method == HFC_COUNT_ESTIMATE; }
+};
+
 class Next {
  public:
   explicit Next(hfc_next* raw) : raw_(raw) {}
@@ -346,9 +355,30 @@ class Next {
                       std::string(detail::toView(info.base_url)),
                       std::string(detail::toView(info.model)), info.context_window};
   }
+  // Counts the input tokens of `request` as the model of its target sees them; nullopt
+  // when the request names no configured target.
+  std::optional<TokenCount> countTokens(const Request& request) const {
+    hfc_token_count count{};
+    if (host().count_request_tokens(raw_, request.raw(), &count) == 0) return std::nullopt;
+    return toCount(count);
+  }
+  // Counts plain text (no special tokens) with the tokenizer of target `target_name`
+  // (the default target when empty); nullopt when there is no such target.
+  std::optional<TokenCount> countText(std::string_view target_name, std::string_view text) const {
+    hfc_token_count count{};
+    if (host().count_text_tokens(raw_, detail::toStr(target_name), detail::toStr(text), &count) ==
+        0) {
+      return std::nullopt;
+    }
+    return toCount(count);
+  }
   hfc_next* raw() const { return raw_; }
 
  private:
+  static TokenCount toCount(const hfc_token_count& count) {
+    return TokenCount{count.tokens, static_cast<hfc_count_method>(count.method),
+                      std::string(detail::toView(count.note))};
+  }
   hfc_next* raw_;
 };
 
