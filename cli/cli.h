@@ -53,5 +53,6 @@ int runCheck(Arguments args, std::ostream& out, std::ostream& err);
 int runPlugins(Arguments args, std::ostream& out, std::ostream& err);
 int runModels(Arguments args, std::ostream& out, std::ostream& err);
 int runServe(Arguments args, std::ostream& out, std::ostream& err);
+int runTokens(Arguments args, std::ostream& out, std::ostream& err);
 
 }  // namespace hfchain::cli

@@ -35,6 +35,12 @@ Commands:
                          and HF_TOKEN).
   serve [--config FILE] [--host ADDR] [--port N] [--threads N] [--api-keys-file FILE]
                          Serve the chain over HTTP until SIGINT/SIGTERM (docs/gateway.md).
+  tokens encode --tokenizer FILE [--no-special-tokens] [TEXT|-]
+                         Print the token ids of TEXT as a JSON array.
+  tokens count (--tokenizer FILE [--chat-template FILE] | --config FILE --target NAME)
+           [--chat MESSAGES.json] [--limit N] [--json] [TEXT|-]
+                         Print the token count of TEXT, or of a chat rendered with the
+                         model's chat template; exit 1 when it is over --limit.
   version                Print the version.
 
 Options for every command:
@@ -87,6 +93,7 @@ int main(int argc, char** argv) {
       return hfchain::cli::runPlugins(std::move(args), std::cout, std::cerr);
     if (command == "models") return hfchain::cli::runModels(std::move(args), std::cout, std::cerr);
     if (command == "serve") return hfchain::cli::runServe(std::move(args), std::cout, std::cerr);
+    if (command == "tokens") return hfchain::cli::runTokens(std::move(args), std::cout, std::cerr);
     if (command == "replay")
       return hfchain::replay::runReplayCommand(args.rest(), std::cout, std::cerr);
     if (command == "version" || command == "--version") {
