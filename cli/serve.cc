@@ -49,12 +49,13 @@ int runServe(Arguments args, std::ostream& out, std::ostream& err) {
     return kExitUsage;
   }
   if (keys_file) {
-    Result<std::vector<std::string>> keys = loadApiKeysFile(*keys_file);
+    Result<ApiKeys> keys = loadApiKeysFile(*keys_file);
     if (!keys.ok()) {
       err << "hfchain serve: " << keys.error().message << "\n";
       return kExitUsage;
     }
-    options.api_keys = std::move(keys).value();
+    options.api_keys = std::move(keys->keys);
+    options.key_tenants = std::move(keys->tenants);
   }
 
   ParsedConfig parsed = loadConfig(config_path);

@@ -25,6 +25,7 @@
 namespace hfchain {
 namespace {
 
+namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct HttpAnswer {
@@ -353,6 +354,52 @@ TEST(Gateway, ApiKeysRejectUnknownCallers) {
       call(fixture.port(), "POST", "/v1/chat/completions", chatBody(true), "key-one");
   EXPECT_EQ(accepted.status, 200) << accepted.body;
   EXPECT_EQ(fixture.servers().find("primary")->requestCount(), 1u);
+}
+
+TEST(Gateway, ApiKeyFileGivesTenants) {
+  fs::path path = fs::temp_directory_path() / "hfchain-gateway-keys.txt";
+  std::ofstream(path) << "# inbound keys\nkey-one team-a\n\nkey-two\n";
+  Result<ApiKeys> keys = loadApiKeysFile(path.string());
+  ASSERT_TRUE(keys.ok()) << keys.error().message;
+  EXPECT_EQ(keys->keys, (std::vector<std::string>{"key-one", "key-two"}));
+  ASSERT_EQ(keys->tenants.size(), 1u);
+  EXPECT_EQ(keys->tenants.at("key-one"), "team-a");
+
+  std::ofstream(path) << "key-one team-a extra\n";
+  Result<ApiKeys> bad = loadApiKeysFile(path.string());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("line 1 has more than two fields"), std::string::npos);
+  EXPECT_EQ(bad.error().message.find("key-one"), std::string::npos) << bad.error().message;
+  fs::remove(path);
+}
+
+TEST(Gateway, TenantOfKeyReachesLinks) {
+  const std::string plugin = std::string(HFCHAIN_TEST_PLUGIN_DIR) + "/plugin_counter.so";
+  ParsedConfig parsed = parseConfig(
+      "targets:\n  t:\n    protocol: tgi\n    base_url: http://127.0.0.1:9\n"
+      "chain:\n  - link: count\n    plugin: " +
+          plugin + "\n",
+      "tenant-test.yaml");
+  ASSERT_TRUE(parsed.ok());
+  auto engine = Engine::create(parsed.config);
+  ASSERT_TRUE(engine.ok()) << engine.error().message;
+  GatewayOptions options;
+  options.api_keys = {"key-one", "key-two"};
+  options.key_tenants = {{"key-one", "team-a"}};
+  auto gateway = Gateway::start(**engine, options);
+  ASSERT_TRUE(gateway.ok()) << gateway.error().message;
+
+  HttpAnswer tenant =
+      call((*gateway)->port(), "POST", "/generate", R"({"inputs":"abc"})", "key-one");
+  ASSERT_EQ(tenant.status, 200) << tenant.body;
+  json seen = json::parse(json::parse(tenant.body)["generated_text"].get<std::string>());
+  EXPECT_EQ(seen["tenant"], "team-a");
+  EXPECT_EQ(seen["key_id"], keyFingerprint("key-one"));
+
+  HttpAnswer none = call((*gateway)->port(), "POST", "/generate", R"({"inputs":"abc"})", "key-two");
+  ASSERT_EQ(none.status, 200) << none.body;
+  EXPECT_EQ(json::parse(json::parse(none.body)["generated_text"].get<std::string>())["tenant"], "");
+  (*gateway)->stop();
 }
 
 TEST(Gateway, CallerDisconnectCancelsStream) {

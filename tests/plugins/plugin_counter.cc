@@ -1,6 +1,6 @@
 // A test plugin whose "count" link responds with what the host's token counting returns for
 // the request: its input count, the count of its raw inputs as plain text, the target's
-// context window and the caller key's fingerprint, as one JSON token.
+// context window, the caller key's fingerprint and tenant, as one JSON token.
 #include "hfchain/sdk/link.h"
 
 namespace {
@@ -24,7 +24,8 @@ class Count : public sdk::Link {
     nlohmann::json answer = {{"request", describe(next.countTokens(request))},
                              {"text", describe(next.countText(request.target(), request.inputs()))},
                              {"context_window", target ? target->context_window : -1},
-                             {"key_id", std::string(request.meta("key_id").value_or(""))}};
+                             {"key_id", std::string(request.meta("key_id").value_or(""))},
+                             {"tenant", std::string(request.meta("tenant").value_or(""))}};
     return sdk::Response::text(answer.dump());
   }
 };

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ struct GatewayOptions {
   std::chrono::milliseconds reload_poll_interval{500};
   // Accepted inbound keys (Authorization: Bearer KEY). Empty: no inbound key check.
   std::vector<std::string> api_keys;
+  // The tenant of an inbound key, set as the request metadata "tenant" for budget and
+  // limit links. A key without an entry has no tenant.
+  std::map<std::string, std::string> key_tenants;
   // How long stop() lets running requests finish before it closes their connections.
   std::chrono::milliseconds drain_timeout{10000};
 };
@@ -74,9 +78,16 @@ class Gateway {
   std::unique_ptr<Impl> impl_;
 };
 
-// Reads inbound API keys from a file: one key a line; blank lines and lines starting with
-// '#' are skipped. Returns an error of class kInvalidRequest when the file cannot be read
-// or contains no key.
-Result<std::vector<std::string>> loadApiKeysFile(const std::string& path);
+// The inbound keys of an API key file, and the tenant of each key that names one.
+struct ApiKeys {
+  std::vector<std::string> keys;
+  std::map<std::string, std::string> tenants;
+};
+
+// Reads inbound API keys from a file: one key a line, optionally followed by white space and
+// the key's tenant. Blank lines and lines starting with '#' are skipped. Errors have class
+// kInvalidRequest: a file that cannot be read or has no key, or a line with more than two
+// fields, which is named by its number and never by its key.
+Result<ApiKeys> loadApiKeysFile(const std::string& path);
 
 }  // namespace hfchain

@@ -61,6 +61,7 @@ class Gateway::Impl {
     state_.engine = &engine;
     state_.max_body_bytes = options_.max_body_bytes;
     state_.api_keys.insert(options_.api_keys.begin(), options_.api_keys.end());
+    state_.key_tenants.insert(options_.key_tenants.begin(), options_.key_tenants.end());
   }
 
   Error listen() {
@@ -239,23 +240,32 @@ std::string Gateway::baseUrl() const { return impl_->baseUrl(); }
 bool Gateway::checkConfig(bool force) { return impl_->checkConfig(force); }
 void Gateway::stop() { impl_->stop(); }
 
-Result<std::vector<std::string>> loadApiKeysFile(const std::string& path) {
+Result<ApiKeys> loadApiKeysFile(const std::string& path) {
   std::string content;
   if (!readFile(path, content)) {
     return makeError(ErrorClass::kInvalidRequest, "cannot read the API key file " + path);
   }
-  std::vector<std::string> keys;
+  ApiKeys result;
   std::istringstream lines(content);
+  int number = 0;
   for (std::string line; std::getline(lines, line);) {
-    const size_t begin = line.find_first_not_of(" \t\r");
-    if (begin == std::string::npos || line[begin] == '#') continue;
-    const size_t end = line.find_last_not_of(" \t\r");
-    keys.push_back(line.substr(begin, end - begin + 1));
+    ++number;
+    std::istringstream fields(line);
+    std::string key, tenant, extra;
+    fields >> key >> tenant >> extra;
+    if (key.empty() || key[0] == '#') continue;
+    if (!extra.empty()) {
+      return makeError(ErrorClass::kInvalidRequest,
+                       "the API key file " + path + " line " + std::to_string(number) +
+                           " has more than two fields; write KEY or KEY TENANT");
+    }
+    if (!tenant.empty()) result.tenants[key] = tenant;
+    result.keys.push_back(std::move(key));
   }
-  if (keys.empty()) {
+  if (result.keys.empty()) {
     return makeError(ErrorClass::kInvalidRequest, "the API key file " + path + " has no key");
   }
-  return keys;
+  return result;
 }
 
 }  // namespace hfchain

@@ -264,15 +264,19 @@ bool collectAnswer(SharedState& state, Exchange& exchange, Request request, Whol
   return false;
 }
 
-// Applies what every generation route shares: the request id, the target header and the
-// caller's key.
-void prepareRequest(Exchange& exchange, Request& request) {
+// Applies what every generation route shares: the request id, the target header, the
+// caller's key and the key's tenant.
+void prepareRequest(const SharedState& state, Exchange& exchange, Request& request) {
   request.id = exchange.id;
   if (request.target.empty()) {
     request.target = exchange.http_request.get("x-hfchain-target", "");
   }
   std::string key = bearerToken(exchange.http_request);
-  if (!key.empty()) request.metadata.set("key", std::move(key));
+  if (key.empty()) return;
+  if (auto tenant = state.key_tenants.find(key); tenant != state.key_tenants.end()) {
+    request.metadata.set("tenant", tenant->second);
+  }
+  request.metadata.set("key", std::move(key));
 }
 
 void handleChat(SharedState& state, Exchange& exchange, const json& body) {
@@ -281,7 +285,7 @@ void handleChat(SharedState& state, Exchange& exchange, const json& body) {
     sendChainError(exchange, error);
     return;
   }
-  prepareRequest(exchange, request);
+  prepareRequest(state, exchange, request);
   // An OpenAI client names what it wants in "model"; a model that is the name of a
   // configured target selects that target.
   if (request.target.empty() && !request.model.empty() &&
@@ -321,7 +325,7 @@ void handleTgi(SharedState& state, Exchange& exchange, const json& body, bool st
     sendChainError(exchange, error);
     return;
   }
-  prepareRequest(exchange, request);
+  prepareRequest(state, exchange, request);
   request.stream = stream;
   if (!stream) {
     WholeAnswer answer;

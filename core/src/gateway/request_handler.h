@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "hfchain/engine.h"
@@ -18,7 +19,8 @@ namespace hfchain::gateway {
 struct SharedState {
   Engine* engine = nullptr;
   size_t max_body_bytes = 0;
-  std::unordered_set<std::string> api_keys;  // empty: no inbound key check
+  std::unordered_set<std::string> api_keys;                  // empty: no inbound key check
+  std::unordered_map<std::string, std::string> key_tenants;  // inbound key to tenant
 
   // Cancel tokens of the requests in progress, so that stop() can cancel them.
   std::mutex active_mutex;
