@@ -56,6 +56,8 @@ WindowDecision decideWindow(const TargetPolicy& policy, const std::string& targe
       }
       decision.action = WindowDecision::Action::kReject;
       decision.reason = "min_new_tokens";
+      // Clamping cannot help, so the message names the minimum that did not fit.
+      decision.message = overflowMessage(policy, target, window, input_tokens, std::nullopt);
       return decision;
     case OverflowPolicy::kTruncate:
       decision.action = WindowDecision::Action::kTruncate;

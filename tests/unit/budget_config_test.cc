@@ -119,8 +119,8 @@ TEST(DecideWindow, ClampLowersToRoomOrRejectsBelowMinimum) {
   EXPECT_EQ(low.action, WindowDecision::Action::kReject);
   EXPECT_EQ(low.reason, "min_new_tokens");
   EXPECT_EQ(low.message,
-            "input 90 tokens + max_new_tokens 50 exceeds the context window of 100 tokens of "
-            "target \"t\"; shorten the prompt to at most 84 tokens");
+            "input 90 tokens leave 10 of the context window of 100 tokens of target \"t\", "
+            "fewer than min_new_tokens 16; shorten the prompt to at most 84 tokens");
 }
 
 TEST(DecideWindow, TruncateKeepsRoomForMaxNewTokens) {
