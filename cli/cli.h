@@ -19,6 +19,8 @@ inline constexpr int kExitFailed =
 inline constexpr int kExitUsage = 2;  // invalid command-line arguments
 inline constexpr int kExitConfig = 3;    // the config or a plugin was rejected
 inline constexpr int kExitInternal = 4;  // an unexpected failure inside hfchain
+// `audit summarize` printed totals but skipped invalid lines.
+inline constexpr int kExitSkippedLines = 5;
 
 // Words after the verb, with simple option look-up. Options take their value as the next
 // word ("--config FILE") or after '=' ("--config=FILE").
@@ -52,6 +54,7 @@ int runGenerate(Arguments args, std::ostream& out, std::ostream& err);
 int runCheck(Arguments args, std::ostream& out, std::ostream& err);
 int runPlugins(Arguments args, std::ostream& out, std::ostream& err);
 int runModels(Arguments args, std::ostream& out, std::ostream& err);
+int runAudit(Arguments args, std::ostream& out, std::ostream& err);
 int runServe(Arguments args, std::ostream& out, std::ostream& err);
 int runTokens(Arguments args, std::ostream& out, std::ostream& err);
 

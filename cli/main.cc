@@ -30,6 +30,10 @@ Commands:
                          List the plugins found, with their ABI versions.
   replay PATH --port N [--any] [--chunk-bytes N] [--chunk-delay-ms D]
                          Serve recorded Hugging Face exchanges on 127.0.0.1.
+  audit summarize FILE|- [--by key|model|day|tenant|target ...] [--json]
+                         Total the requests, tokens, cost and outcomes of a budget audit
+                         log, grouped by the columns named (default key, model, day);
+                         exit 5 when invalid lines were skipped (docs/audit.md).
   models info MODEL_ID [--json]
                          Print the Hub's information about a model (honours HF_ENDPOINT
                          and HF_TOKEN).
@@ -58,6 +62,7 @@ Exit codes:
   2  invalid command-line arguments
   3  the config or a plugin was rejected
   4  an unexpected internal failure
+  5  audit summarize skipped invalid lines; the totals leave them out
 )";
 
 }  // namespace
@@ -92,6 +97,7 @@ int main(int argc, char** argv) {
     if (command == "plugins")
       return hfchain::cli::runPlugins(std::move(args), std::cout, std::cerr);
     if (command == "models") return hfchain::cli::runModels(std::move(args), std::cout, std::cerr);
+    if (command == "audit") return hfchain::cli::runAudit(std::move(args), std::cout, std::cerr);
     if (command == "serve") return hfchain::cli::runServe(std::move(args), std::cout, std::cerr);
     if (command == "tokens") return hfchain::cli::runTokens(std::move(args), std::cout, std::cerr);
     if (command == "replay")
