@@ -1,5 +1,7 @@
 // The token estimate used where no tokenizer is configured: a weight per character class,
 // summed and rounded up.
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <string_view>
@@ -57,12 +59,27 @@ double weightOf(char32_t c) {
   return 1.0;
 }
 
+// The weights of the ASCII characters, looked up directly because most prompt bytes are ASCII.
+const std::array<double, 128> kAsciiWeights = [] {
+  std::array<double, 128> weights{};
+  for (char32_t c = 0; c < 128; ++c) weights[c] = weightOf(c);
+  return weights;
+}();
+
 }  // namespace
 
 int64_t estimateTextTokens(std::string_view text) {
   if (text.empty()) return 0;
   double total = 0;
-  for (size_t i = 0; i < text.size();) total += weightOf(nextCodePoint(text, i));
+  for (size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x80) {
+      total += kAsciiWeights[byte];
+      ++i;
+    } else {
+      total += weightOf(nextCodePoint(text, i));
+    }
+  }
   return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(total)));
 }
 
