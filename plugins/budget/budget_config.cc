@@ -1,5 +1,5 @@
 // Parsing of the budget link's settings. Every message names the key, the value and what is
-// allowed, because `hfchain check` shows it to whoever edits the policy.
+// allowed, because `hfchain check` shows it to the policy's author.
 #include "budget_config.h"
 
 #include <initializer_list>

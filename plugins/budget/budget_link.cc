@@ -1,7 +1,7 @@
-// The budget link: counts a request's input tokens the way its target's model does, checks
-// them with max_new_tokens against the context window (reject, clamp, truncate or hand over
-// to a fallback link), reserves the tokens in the configured budgets, cuts the output at its
-// limit, and settles and audits the request when its stream ends.
+// The budget link counts a request's input tokens the way its target's model does and checks
+// them with max_new_tokens against the context window: reject, clamp, truncate or hand over
+// to a fallback link. It reserves the tokens in the configured budgets, cuts the output at
+// its limit, and settles and audits the request when its stream ends.
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,7 +72,7 @@ class BudgetLink : public sdk::Link {
     state->config = parseBudgetConfig(settings, error);
     if (!state->config) return nullptr;
     // NOTE: a relative prices_file is resolved against the working directory, because the
-    // link is not told where the config file is.
+    // link is not given the folder of the config file.
     std::variant<PriceTable, std::string> prices = PriceTable::fromSettings(settings, "");
     if (std::string* message = std::get_if<std::string>(&prices)) {
       error = *message;
@@ -281,7 +281,7 @@ sdk::Response BudgetLink::roundTrip(sdk::Request& request, sdk::Next& next) {
   }
 
   if (state_->ledger) {
-    // Without max_new_tokens the answer may fill the rest of the window; with an unknown
+    // Without max_new_tokens the output may fill the rest of the window; with an unknown
     // window only the input is reserved, and the settlement charges the rest afterwards.
     const int64_t output_reserve =
         max_new_tokens ? *max_new_tokens : (window > 0 ? window - facts.input_tokens : 0);

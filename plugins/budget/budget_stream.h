@@ -15,7 +15,7 @@
 
 namespace hfchain::plugins::budget {
 
-// What the link learned about a request before sending it.
+// Facts about a request, gathered by the link before it sends the request.
 struct RequestFacts {
   std::string request_id;
   std::string key_id;

@@ -35,8 +35,8 @@ WindowDecision decideWindow(const TargetPolicy& policy, const std::string& targe
                             int64_t input_tokens, std::optional<int64_t> max_new_tokens) {
   WindowDecision decision;
   if (window <= 0) return decision;
-  const int64_t wanted = max_new_tokens ? *max_new_tokens : policy.min_new_tokens;
-  if (input_tokens + wanted <= window) return decision;
+  const int64_t requested_new_tokens = max_new_tokens ? *max_new_tokens : policy.min_new_tokens;
+  if (input_tokens + requested_new_tokens <= window) return decision;
 
   const int64_t room = window - input_tokens;
   decision.message = overflowMessage(policy, target, window, input_tokens, max_new_tokens);
@@ -61,11 +61,11 @@ WindowDecision decideWindow(const TargetPolicy& policy, const std::string& targe
       return decision;
     case OverflowPolicy::kTruncate:
       decision.action = WindowDecision::Action::kTruncate;
-      decision.max_input_tokens = window - wanted;
+      decision.max_input_tokens = window - requested_new_tokens;
       if (decision.max_input_tokens < 1) {
         decision.action = WindowDecision::Action::kReject;
-        decision.message = "max_new_tokens " + std::to_string(wanted) + " leaves no room for " +
-                           "any input in " + windowText(window, target) +
+        decision.message = "max_new_tokens " + std::to_string(requested_new_tokens) +
+                           " leaves no room for " + "any input in " + windowText(window, target) +
                            "; lower max_new_tokens below " + std::to_string(window);
       }
       return decision;

@@ -130,7 +130,7 @@ TruncationResult truncatePrompt(const Prompt& prompt, int64_t max_tokens,
     result.dropped.assign(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(drop));
     result.prompt = withoutFirst(prompt, candidates, drop);
     if (index) {
-      // The last probe of the search need not be the answer, so the answer is recounted.
+      // The last probe of the search need not be the result, so the result is recounted.
       result.tokens = count(result.prompt);
       result.fits = result.tokens <= max_tokens;
       if (result.fits) return result;

@@ -1,7 +1,7 @@
-// The budget link over loopback HTTP with the real engine, plugins and Llama 3 tokenizer:
-// the behaviour cases C04 and C11 run from their files, then clamp, truncate, fallback to a
-// bigger window, per-key budgets under concurrency, budgets across an engine restart and
-// audit totals.
+// The budget link over loopback HTTP with the real engine, plugins and Llama 3 tokenizer.
+// The behaviour cases C04 and C11 run from their files. Further tests cover clamp, truncate,
+// fallback to a bigger window, per-key budgets under concurrency, budgets across an engine
+// restart and audit totals.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -25,7 +25,6 @@ using nlohmann::json;
 
 const std::string kTokenizerDir = HFCHAIN_TOKENIZER_CACHE_DIR "/llama3";
 const std::string kTokenizer = kTokenizerDir + "/tokenizer.json";
-const std::string kWave = "\xF0\x9F\x91\x8B";
 
 bool haveTokenizer() { return std::filesystem::exists(kTokenizer); }
 
@@ -128,10 +127,10 @@ std::string caseBaseUrl(const replay::ScriptedUpstreams& upstreams, const std::s
   return upstreams.find(name)->baseUrl() + path;
 }
 
-// Maps a case's chain_yaml onto the config schema: `api` and `url` become protocol and
-// base_url, `tokenizer: llama3` the cached tokenizer.json, target keys that belong to the
-// budget link go to its `targets` settings, `retry: {max_retries: N}` becomes max_attempts
-// N + 1, and the final `target` entry is the dispatcher at the end of every chain.
+// Maps a case's chain_yaml onto the config schema. `api` and `url` become protocol and
+// base_url, and `tokenizer: llama3` the cached tokenizer.json. Target keys that belong to
+// the budget link go to its `targets` settings. `retry: {max_retries: N}` becomes
+// max_attempts N + 1. The final `target` entry is the dispatcher that ends every chain.
 std::string caseConfig(const std::string& chain_yaml, const replay::ScriptedUpstreams& upstreams) {
   YAML::Node source = YAML::Load(chain_yaml);
   YAML::Node config;
@@ -362,6 +361,7 @@ TEST_F(BudgetIntegrationTest, TruncateDropsOldestTurns) {
                       {"assistant", "Second answer."},
                       {"user", "Third question?"}};
   request.parameters["max_new_tokens"] = 50;
+
   Generation result = engine_->generate(request);
   ASSERT_TRUE(result.ok()) << result.error.describe();
   json body = receivedBody("chat");
@@ -461,6 +461,7 @@ TEST_F(BudgetIntegrationTest, PerKeyBudgetHoldsUnderConcurrency) {
       upstreams_->find("up")->baseUrl(),
       "{budgets: [{name: per-key, scope: key, limit_tokens: " + std::to_string(limit) + "}]}"));
   ASSERT_TRUE(engine_);
+
   std::atomic<int> ok_alice{0}, ok_bob{0}, rejected{0}, bad_retry_after{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
@@ -479,6 +480,7 @@ TEST_F(BudgetIntegrationTest, PerKeyBudgetHoldsUnderConcurrency) {
     });
   }
   for (std::thread& thread : threads) thread.join();
+
   // Every reservation equals the settled use, so each key gets exactly limit / cost calls.
   EXPECT_EQ(ok_alice.load(), 10);
   EXPECT_EQ(ok_bob.load(), 10);

@@ -1,5 +1,5 @@
-// Prompt truncation of the budget link, with a counter of one token per byte of content
-// plus four per message, so that every expected result can be worked out by hand.
+// Prompt truncation of the budget link. The counter takes one token per byte of content plus
+// four per message, so every expected result can be worked out by hand.
 #include <gtest/gtest.h>
 
 #include <string>
