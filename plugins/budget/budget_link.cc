@@ -88,8 +88,8 @@ class BudgetLink : public sdk::Link {
       state->audit = std::move(std::get<std::unique_ptr<AuditLog>>(audit));
     }
     if (!state->config->budgets.empty()) {
-      state->ledger = std::make_unique<Ledger>(state->config->budgets, state->config->state_file);
-      std::string load_error = state->ledger->load(unixSeconds());
+      std::string load_error;
+      state->ledger = acquireLedger(state->config->budgets, state->config->state_file, load_error);
       if (!load_error.empty()) {
         // The ledger has set the unreadable file aside and starts empty; requests go on.
         sdk::metricAdd("hfchain_budget_state_load_errors_total", "");

@@ -1,9 +1,39 @@
-// Audit writing, usage gauges and small helpers shared by the link and its streams.
+// Ledgers shared across link instances, audit writing, usage gauges and small helpers shared
+// by the link and its streams.
 #include "budget_state.h"
 
 #include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
 
 namespace hfchain::plugins::budget {
+
+std::shared_ptr<Ledger> acquireLedger(const std::vector<BudgetRule>& rules,
+                                      const std::string& state_file, std::string& load_error) {
+  struct Shared {
+    std::vector<BudgetRule> rules;
+    std::weak_ptr<Ledger> ledger;
+  };
+  static std::mutex mutex;
+  static std::map<std::string, Shared> ledgers;  // by state file
+
+  std::lock_guard lock(mutex);
+  if (!state_file.empty()) {
+    auto found = ledgers.find(state_file);
+    if (found != ledgers.end()) {
+      if (std::shared_ptr<Ledger> running = found->second.ledger.lock()) {
+        if (found->second.rules == rules) return running;
+        running->retire();
+      }
+    }
+  }
+  auto ledger = std::make_shared<Ledger>(rules, state_file);
+  load_error = ledger->load(unixSeconds());
+  if (!state_file.empty()) ledgers[state_file] = Shared{rules, ledger};
+  return ledger;
+}
 
 int64_t unixSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(

@@ -20,7 +20,7 @@ inline constexpr const char* kLogger = "budget";
 // Thread-safe: the members are immutable after create() or thread-safe themselves.
 struct BudgetState {
   std::unique_ptr<BudgetConfig> config;
-  std::unique_ptr<Ledger> ledger;  // null when no budget is configured
+  std::shared_ptr<Ledger> ledger;  // null when no budget is configured
   PriceTable prices;
   std::unique_ptr<AuditLog> audit;  // null when audit_file is not set
 
@@ -33,6 +33,15 @@ struct BudgetState {
 };
 
 using BudgetStateSharedPtr = std::shared_ptr<const BudgetState>;
+
+// Returns the ledger of `state_file` for `rules`. Link instances of one process that name the
+// same state file share one ledger while their rules are equal, so that a config reload keeps
+// the budgets and the reservations in flight, and two ledgers never write one file. When the
+// rules differ, the running ledger writes the file a last time and retires, and a new one
+// loads it. Without a state file every call makes a ledger of its own. `load_error` is set
+// when the file could not be read (the ledger then starts empty).
+std::shared_ptr<Ledger> acquireLedger(const std::vector<BudgetRule>& rules,
+                                      const std::string& state_file, std::string& load_error);
 
 // Returns the seconds since the Unix epoch, the clock of the ledger's windows.
 int64_t unixSeconds();

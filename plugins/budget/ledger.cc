@@ -362,7 +362,15 @@ std::string Ledger::flush() {
   return writeIfChanged();
 }
 
+void Ledger::retire() {
+  if (state_file_.empty()) return;
+  std::lock_guard writer(flush_mutex_);
+  writeIfChanged();
+  retired_ = true;
+}
+
 std::string Ledger::writeIfChanged() {
+  if (retired_) return "";
   std::string text;
   uint64_t generation = 0;
   {

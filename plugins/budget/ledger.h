@@ -25,6 +25,8 @@ struct BudgetRule {
   int64_t limit_tokens = 0;  // > 0; input + output tokens per window
   // Windows are aligned to multiples of this since the Unix epoch, so 86400 gives UTC days.
   int64_t window_seconds = 86400;
+
+  bool operator==(const BudgetRule&) const = default;
 };
 
 // One window's share of a reservation.
@@ -104,6 +106,10 @@ class Ledger {
   // file, never a partial one. Returns "" or an error naming the file.
   std::string flush();
 
+  // Writes the state file a last time and stops writing it, for a ledger that a ledger with
+  // other rules replaces on the same file. Reservations and settles still work in memory, so
+  // requests in flight finish, but their use no longer reaches the file.
+  void retire();
   // Returns the error of the last automatic write from settle(), or "" if it succeeded.
   std::string lastFlushError() const;
 
@@ -159,6 +165,7 @@ class Ledger {
 
   // Serializes writers of the state file; always taken before mutex_, never while holding it.
   std::mutex flush_mutex_;
+  bool retired_ = false;  // guarded by flush_mutex_
 };
 
 }  // namespace hfchain::plugins::budget

@@ -524,6 +524,53 @@ TEST_F(BudgetIntegrationTest, BudgetSurvivesEngineRestart) {
   EXPECT_EQ(upstreams_->find("up")->requestCount(), 3u);
 }
 
+// A reload builds new link instances while the old ones may still settle. Both must use one
+// ledger, or the new one starts from a state file that lags behind and lets callers overspend.
+TEST_F(BudgetIntegrationTest, BudgetSurvivesConfigReload) {
+  REQUIRE_TOKENIZER();
+  startUpstreams({{"up", {tgiStream({"1", "2", "3", "4", "5"})}}});
+  const int64_t cost = keyedCost();
+  const std::string state = (dir_ / "budget-state.json").string();
+  auto configWithLimit = [&](int64_t requests) {
+    return budgetConfig(upstreams_->find("up")->baseUrl(),
+                        "{state_file: " + state + ", budgets: [{name: daily, scope: key, " +
+                            "limit_tokens: " + std::to_string(requests * cost) + "}]}");
+  };
+  engine_ = makeEngine(configWithLimit(3));
+  ASSERT_TRUE(engine_);
+  for (int i = 0; i < 2; ++i) {
+    Generation result = engine_->generate(keyedRequest("sk-dave-secret-0004"));
+    ASSERT_TRUE(result.ok()) << result.error.describe();
+  }
+
+  ParsedConfig same = parseConfig(configWithLimit(3), (dir_ / "budget-integration.yaml").string());
+  ASSERT_TRUE(same.ok());
+  same.config.plugin_path = {HFCHAIN_PLUGIN_DIR};
+  ASSERT_TRUE(engine_->reload(same.config).ok());
+  EXPECT_TRUE(engine_->generate(keyedRequest("sk-dave-secret-0004")).ok());
+  EXPECT_EQ(engine_->generate(keyedRequest("sk-dave-secret-0004")).error.cls,
+            ErrorClass::kBudgetExceeded);
+
+  // New rules: the running ledger hands the file over, and the larger limit applies to the
+  // use counted so far.
+  ParsedConfig larger =
+      parseConfig(configWithLimit(4), (dir_ / "budget-integration.yaml").string());
+  ASSERT_TRUE(larger.ok());
+  larger.config.plugin_path = {HFCHAIN_PLUGIN_DIR};
+  ASSERT_TRUE(engine_->reload(larger.config).ok());
+  EXPECT_TRUE(engine_->generate(keyedRequest("sk-dave-secret-0004")).ok());
+  EXPECT_EQ(engine_->generate(keyedRequest("sk-dave-secret-0004")).error.cls,
+            ErrorClass::kBudgetExceeded);
+  EXPECT_EQ(upstreams_->find("up")->requestCount(), 4u);
+
+  // After the last engine is gone, the file holds all four requests.
+  engine_.reset();
+  engine_ = makeEngine(configWithLimit(4));
+  ASSERT_TRUE(engine_);
+  EXPECT_EQ(engine_->generate(keyedRequest("sk-dave-secret-0004")).error.cls,
+            ErrorClass::kBudgetExceeded);
+}
+
 TEST_F(BudgetIntegrationTest, AuditTotalsMatchRequests) {
   REQUIRE_TOKENIZER();
   startUpstreams({{"up", {tgiStream({"1", "2", "3", "4", "5"})}}});
