@@ -402,6 +402,45 @@ TEST(Gateway, TenantOfKeyReachesLinks) {
   (*gateway)->stop();
 }
 
+// Headers that links set on the response, here the budget link's output limit, reach the
+// caller of both a stream and a whole answer.
+TEST(Gateway, LinkHeadersReachCaller) {
+  auto servers = replay::ScriptedUpstreams::start(
+      json{{"primary", json::array({sseExchange({tgiToken(1, "a", false), tgiToken(2, "b", false),
+                                                 tgiToken(3, "c", false), tgiToken(4, "d", true)},
+                                                true)})}});
+  ASSERT_TRUE(servers.ok()) << servers.error().message;
+  ParsedConfig parsed =
+      parseConfig(targetsYaml(**servers, "tgi") +
+                      "chain:\n  - link: budget\n    settings: {max_output_tokens: 2}\n",
+                  "headers-test.yaml");
+  ASSERT_TRUE(parsed.ok()) << configError(parsed.issues).message;
+  parsed.config.plugin_path = {HFCHAIN_PLUGIN_DIR};
+  auto engine = Engine::create(parsed.config);
+  ASSERT_TRUE(engine.ok()) << engine.error().message;
+  auto gateway = Gateway::start(**engine, GatewayOptions{});
+  ASSERT_TRUE(gateway.ok()) << gateway.error().message;
+
+  for (const std::string path : {"/generate_stream", "/generate"}) {
+    Poco::Net::HTTPClientSession session("127.0.0.1", (*gateway)->port());
+    session.setTimeout(Poco::Timespan(5, 0));
+    Poco::Net::HTTPRequest request("POST", path, Poco::Net::HTTPMessage::HTTP_1_1);
+    const std::string body = R"({"inputs":"abc","parameters":{"max_new_tokens":10}})";
+    request.setContentType("application/json");
+    request.setContentLength(static_cast<std::streamsize>(body.size()));
+    session.sendRequest(request) << body;
+    Poco::Net::HTTPResponse response;
+    std::istream& in = session.receiveResponse(response);
+    std::ostringstream text;
+    text << in.rdbuf();
+    EXPECT_EQ(response.getStatus(), 200) << path << ": " << text.str();
+    EXPECT_EQ(response.get("x-hfchain-output-limit", ""), "2") << path;
+    EXPECT_FALSE(response.get("x-hfchain-request-id", "").empty()) << path;
+  }
+  (*gateway)->stop();
+  (*servers)->stop();
+}
+
 TEST(Gateway, CallerDisconnectCancelsStream) {
   // Writing to the closed connection must fail with EPIPE instead of ending the test process.
   std::signal(SIGPIPE, SIG_IGN);

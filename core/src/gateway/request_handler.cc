@@ -5,6 +5,7 @@
 #include <Poco/Exception.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <strings.h>
 
 #include <chrono>
 #include <functional>
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 #include "gateway/wire_format.h"
 #include "hfchain/log.h"
@@ -44,6 +46,21 @@ struct Exchange {
 
 void setCommonHeaders(Exchange& exchange) {
   exchange.http_response.set("x-hfchain-request-id", exchange.id);
+}
+
+// Forwards the x-hfchain-* headers that links set on the response, such as
+// x-hfchain-served-by and x-hfchain-output-limit, which tell the caller what the chain did.
+// Other response headers came from the upstream and stay behind.
+void copyChainHeaders(const Headers& headers, Poco::Net::HTTPServerResponse& http) {
+  constexpr std::string_view kPrefix = "x-hfchain-";
+  for (const auto& [name, value] : headers.fields()) {
+    if (name.size() <= kPrefix.size() ||
+        strncasecmp(name.data(), kPrefix.data(), kPrefix.size()) != 0 ||
+        strcasecmp(name.c_str(), "x-hfchain-request-id") == 0) {
+      continue;
+    }
+    http.set(name, value);
+  }
 }
 
 void sendBody(Exchange& exchange, int status, const std::string& content_type,
@@ -189,9 +206,7 @@ void streamAnswer(SharedState& state, Exchange& exchange, Request request,
   http.setContentType("text/event-stream");
   http.setChunkedTransferEncoding(true);
   http.set("Cache-Control", "no-cache");
-  if (const std::string* served_by = response.headers.find("x-hfchain-served-by")) {
-    http.set("x-hfchain-served-by", *served_by);
-  }
+  copyChainHeaders(response.headers, http);
   setCommonHeaders(exchange);
   std::ostream& out = http.send();
 
@@ -243,9 +258,7 @@ bool collectAnswer(SharedState& state, Exchange& exchange, Request request, Whol
     sendChainError(exchange, response.error);
     return false;
   }
-  if (const std::string* served_by = response.headers.find("x-hfchain-served-by")) {
-    exchange.http_response.set("x-hfchain-served-by", *served_by);
-  }
+  copyChainHeaders(response.headers, exchange.http_response);
   Event event;
   while (response.stream->next(event)) {
     if (event.kind == EventKind::kToken) {
