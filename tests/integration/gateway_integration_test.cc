@@ -441,6 +441,35 @@ TEST(Gateway, LinkHeadersReachCaller) {
   (*servers)->stop();
 }
 
+// An over-window request can never succeed, so the caller gets 400 without Retry-After, not
+// the 429 of a spent budget.
+TEST(Gateway, OverWindowRequestIsBadRequest) {
+  auto servers = replay::ScriptedUpstreams::start(
+      json{{"primary", json::array({sseExchange({tgiToken(1, "a", true)}, true)})}});
+  ASSERT_TRUE(servers.ok()) << servers.error().message;
+  ParsedConfig parsed = parseConfig(
+      targetsYaml(**servers, "tgi") + "    context_window: 64\nchain:\n  - link: budget\n",
+      "window-test.yaml");
+  ASSERT_TRUE(parsed.ok()) << configError(parsed.issues).message;
+  parsed.config.plugin_path = {HFCHAIN_PLUGIN_DIR};
+  auto engine = Engine::create(parsed.config);
+  ASSERT_TRUE(engine.ok()) << engine.error().message;
+  auto gateway = Gateway::start(**engine, GatewayOptions{});
+  ASSERT_TRUE(gateway.ok()) << gateway.error().message;
+
+  HttpAnswer answer = call((*gateway)->port(), "POST", "/v1/chat/completions",
+                           chatBody(true, R"(,"max_tokens":100)"));
+  EXPECT_EQ(answer.status, 400) << answer.body;
+  EXPECT_TRUE(answer.retry_after.empty()) << answer.retry_after;
+  json error = json::parse(answer.body)["error"];
+  EXPECT_EQ(error["code"], "budget_exceeded");
+  EXPECT_EQ(error["type"], "invalid_request_error");
+  EXPECT_NE(error["message"].get<std::string>().find("64"), std::string::npos) << error;
+  EXPECT_EQ((*servers)->find("primary")->requestCount(), 0u);
+  (*gateway)->stop();
+  (*servers)->stop();
+}
+
 TEST(Gateway, CallerDisconnectCancelsStream) {
   // Writing to the closed connection must fail with EPIPE instead of ending the test process.
   std::signal(SIGPIPE, SIG_IGN);
@@ -493,7 +522,8 @@ TEST(GatewayStatus, ErrorClassesMapToStatuses) {
       {ErrorClass::kRateLimited, 429, 429},        {ErrorClass::kCircuitOpen, 0, 503},
       {ErrorClass::kModelLoading, 503, 503},       {ErrorClass::kTimeout, 0, 504},
       {ErrorClass::kConnectFailed, 0, 502},        {ErrorClass::kUpstream5xx, 500, 502},
-      {ErrorClass::kBudgetExceeded, 0, 429},       {ErrorClass::kContextOverflow, 0, 400},
+      {ErrorClass::kBudgetExceeded, 0, 429},       {ErrorClass::kBudgetExceeded, 429, 429},
+      {ErrorClass::kBudgetExceeded, 400, 400},     {ErrorClass::kContextOverflow, 0, 400},
       {ErrorClass::kStreamIncomplete, 200, 502},   {ErrorClass::kInternal, 0, 500},
   };
   for (const Case& item : cases) {

@@ -86,8 +86,11 @@ int httpStatusFor(const Error& error) {
     case ErrorClass::kUpstreamNotFound:
       return 404;
     case ErrorClass::kRateLimited:
-    case ErrorClass::kBudgetExceeded:
       return 429;
+    case ErrorClass::kBudgetExceeded:
+      // A request that can never fit a context window is a 400 that retrying cannot mend;
+      // a spent budget is a 429 that passes when the window resets. The link says which.
+      return upstream == 400 ? 400 : 429;
     case ErrorClass::kCircuitOpen:
     case ErrorClass::kModelLoading:
       return 503;
