@@ -1,4 +1,4 @@
-// `hfchain tokens encode|count`: the token ids and counts of a prompt as a model sees them,
+// `hfchain tokens encode|count`: the token ids and counts of a prompt as its model counts them,
 // so that a prompt can be checked against a limit by hand.
 #include <fstream>
 #include <iostream>
@@ -34,8 +34,8 @@ std::optional<std::string> readFile(const std::string& path, std::string& error)
   return std::string(std::istreambuf_iterator<char>(file), {});
 }
 
-// Reads a chat file: a list of {"role", "content"} objects, or an object with such a list
-// under "messages" (an OpenAI chat request body).
+// Reads a chat file: a list of messages in the OpenAI form, or an object with such a list
+// under "messages" (an OpenAI chat request body), parsed as the gateway parses them.
 std::optional<std::vector<Message>> readMessages(const std::string& path, std::string& error) {
   std::optional<std::string> text = path == "-"
                                         ? std::string(std::istreambuf_iterator<char>(std::cin), {})
@@ -49,19 +49,9 @@ std::optional<std::vector<Message>> readMessages(const std::string& path, std::s
     return std::nullopt;
   }
   std::vector<Message> messages;
-  for (size_t i = 0; i < body.size(); ++i) {
-    const nlohmann::json& entry = body[i];
-    if (!entry.is_object() || !entry.contains("role") || !entry["role"].is_string() ||
-        (entry.contains("content") && !entry["content"].is_string() &&
-         !entry["content"].is_null())) {
-      error = path + ": message " + std::to_string(i) +
-              " needs a string \"role\" and a string \"content\"";
-      return std::nullopt;
-    }
-    std::string content = entry.contains("content") && entry["content"].is_string()
-                              ? entry["content"].get<std::string>()
-                              : std::string();
-    messages.push_back({entry["role"].get<std::string>(), std::move(content)});
+  if (Error parsed = parseChatMessages(body, messages); !parsed.ok()) {
+    error = path + ": " + parsed.message;
+    return std::nullopt;
   }
   return messages;
 }
@@ -110,7 +100,7 @@ Result<TokenCounterConstSharedPtr> counterFor(const std::optional<std::string>& 
                                               const std::optional<std::string>& target_name) {
   if (tokenizer_path) {
     TargetConfig target;
-    target.name = "--tokenizer";
+    target.name = *tokenizer_path;
     target.tokenizer = *tokenizer_path;
     target.chat_template = template_path.value_or("");
     target.token_counter = TokenCounterKind::kTokenizer;
@@ -166,7 +156,6 @@ int runCount(Arguments& args, std::ostream& out, std::ostream& err) {
       err << "hfchain tokens: " << error << "\n";
       return kExitUsage;
     }
-    if (messages->empty()) return usageError(err, *chat_path + " has no messages");
     request.messages = std::move(*messages);
   } else {
     std::optional<std::string> text = readText(args.rest(), error);
@@ -184,8 +173,8 @@ int runCount(Arguments& args, std::ostream& out, std::ostream& err) {
                                                      : (*counter)->countText(request.inputs);
   if (json) {
     nlohmann::json result = {{"tokens", count.tokens},
-                             {"method", std::string(countMethodName(count.method))}};
-    if (!count.note.empty()) result["note"] = count.note;
+                             {"method", std::string(countMethodName(count.method))},
+                             {"note", count.note}};
     if (limit) result["limit"] = *limit;
     out << result.dump() << "\n";
   } else {

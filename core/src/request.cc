@@ -76,6 +76,53 @@ Response makeErrorResponse(Error error) {
   return response;
 }
 
+namespace {
+
+// Joins a message's content: a string, null, or an array of text parts.
+Error contentText(const nlohmann::json& content, size_t index, std::string& text) {
+  const std::string where = "messages[" + std::to_string(index) + "].content";
+  if (content.is_string()) {
+    text = content.get<std::string>();
+    return {};
+  }
+  if (content.is_null()) return {};
+  if (!content.is_array()) {
+    return makeError(ErrorClass::kInvalidRequest, where + " must be a string or an array of parts");
+  }
+  for (const nlohmann::json& part : content) {
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+        !part["text"].is_string()) {
+      return makeError(ErrorClass::kInvalidRequest,
+                       where + " may contain only {\"type\": \"text\", \"text\": STRING} parts");
+    }
+    text += part["text"].get<std::string>();
+  }
+  return {};
+}
+
+}  // namespace
+
+Error parseChatMessages(const nlohmann::json& messages, std::vector<Message>& out) {
+  if (!messages.is_array() || messages.empty()) {
+    return makeError(ErrorClass::kInvalidRequest, "messages must be a non-empty array");
+  }
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const nlohmann::json& item = messages[i];
+    if (!item.is_object() || !item.contains("role") || !item["role"].is_string()) {
+      return makeError(ErrorClass::kInvalidRequest,
+                       "messages[" + std::to_string(i) + "].role must be a string");
+    }
+    Message message;
+    message.role = item["role"].get<std::string>();
+    if (Error error = contentText(item.value("content", nlohmann::json()), i, message.content);
+        !error.ok()) {
+      return error;
+    }
+    out.push_back(std::move(message));
+  }
+  return {};
+}
+
 std::string keyFingerprint(std::string_view key) {
   Poco::SHA2Engine sha256(Poco::SHA2Engine::SHA_256);
   sha256.update(key.data(), static_cast<unsigned>(key.size()));

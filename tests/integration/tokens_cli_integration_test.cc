@@ -89,7 +89,23 @@ TEST_F(TokensCommand, BadChatFileIsNamed) {
   testing::ProcessResult result =
       runCli({"tokens", "count", "--tokenizer", tokenizer_, "--chat", chat});
   EXPECT_EQ(result.exit_code, 2);
-  EXPECT_NE(result.err.find("message 0 needs a string \"role\""), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("messages[0].role must be a string"), std::string::npos) << result.err;
+}
+
+// The gateway accepts OpenAI content parts, so the command counts them the same way.
+TEST_F(TokensCommand, ContentPartsCountLikeText) {
+  std::string parts = writeTemp(
+      "parts.json", R"({"messages":[{"role":"user","content":[{"type":"text","text":"Hello "},)"
+                    R"({"type":"text","text":"world"}]}]})");
+  std::string plain = writeTemp("plain.json", R"([{"role":"user","content":"Hello world"}])");
+  testing::ProcessResult from_parts =
+      runCli({"tokens", "count", "--tokenizer", tokenizer_, "--chat", parts, "--json"});
+  testing::ProcessResult from_plain =
+      runCli({"tokens", "count", "--tokenizer", tokenizer_, "--chat", plain, "--json"});
+  ASSERT_EQ(from_parts.exit_code, 0) << from_parts.err;
+  ASSERT_EQ(from_plain.exit_code, 0) << from_plain.err;
+  EXPECT_EQ(json::parse(from_parts.out), json::parse(from_plain.out));
+  EXPECT_EQ(json::parse(from_parts.out)["note"], "");
 }
 
 TEST(TokensCommandErrors, MissingTokenizerExitsThree) {

@@ -173,6 +173,58 @@ TEST_F(TokenizerCounterTest, MissingTemplateGivesLabelledEstimate) {
   fs::remove_all(folder);
 }
 
+// Copies the Llama 3 tokenizer into a folder of its own with `config` as its
+// tokenizer_config.json, and returns the tokenizer's path.
+std::string tokenizerWithConfig(const std::string& tokenizer, const std::string& folder_name,
+                                const json& config) {
+  const fs::path folder = fs::temp_directory_path() / folder_name;
+  fs::create_directories(folder);
+  fs::copy_file(tokenizer, folder / "tokenizer.json", fs::copy_options::overwrite_existing);
+  std::ofstream(folder / "tokenizer_config.json") << config.dump();
+  return (folder / "tokenizer.json").string();
+}
+
+TEST_F(TokenizerCounterTest, ConfigWithoutTemplateKeepsTokenizer) {
+  target_.tokenizer = tokenizerWithConfig(target_.tokenizer, "hfchain-counter-base-model",
+                                          json{{"bos_token", "<|begin_of_text|>"}});
+  auto counter = makeTokenCounter(target_);
+  ASSERT_TRUE(counter.ok()) << counter.error().message;
+  Request raw;
+  raw.inputs = "Hello world";
+  EXPECT_EQ((*counter)->countRequest(raw).method, CountMethod::kTokenizer);
+  Request chat;
+  chat.messages = {{"user", "Hello"}};
+  TokenCount count = (*counter)->countRequest(chat);
+  EXPECT_EQ(count.method, CountMethod::kEstimate);
+  EXPECT_NE(count.note.find("has no chat template"), std::string::npos) << count.note;
+  fs::remove_all(fs::path(target_.tokenizer).parent_path());
+}
+
+TEST_F(TokenizerCounterTest, BrokenTemplateKeepsTokenizer) {
+  target_.tokenizer = tokenizerWithConfig(target_.tokenizer, "hfchain-counter-bad-template",
+                                          json{{"chat_template", "{% bogus %}"}});
+  auto counter = makeTokenCounter(target_);
+  ASSERT_TRUE(counter.ok()) << counter.error().message;
+  Request raw;
+  raw.inputs = "Hello world";
+  EXPECT_EQ((*counter)->countRequest(raw).method, CountMethod::kTokenizer);
+  Request chat;
+  chat.messages = {{"user", "Hello"}};
+  TokenCount count = (*counter)->countRequest(chat);
+  EXPECT_EQ(count.method, CountMethod::kEstimate);
+  EXPECT_NE(count.note.find("cannot be used"), std::string::npos) << count.note;
+  EXPECT_NE(count.note.find("bogus"), std::string::npos) << count.note;
+  fs::remove_all(fs::path(target_.tokenizer).parent_path());
+}
+
+TEST_F(TokenizerCounterTest, DirectoryIsNotTokenizer) {
+  target_.tokenizer = (kCacheDir / "llama3").string();
+  auto counter = makeTokenCounter(target_);
+  ASSERT_FALSE(counter.ok());
+  EXPECT_NE(counter.error().message.find("is a directory"), std::string::npos)
+      << counter.error().message;
+}
+
 TEST_F(TokenizerCounterTest, MissingTokenizerNamesTargetAndFile) {
   target_.tokenizer = "/nonexistent/tokenizer.json";
   auto counter = makeTokenCounter(target_);
@@ -187,7 +239,18 @@ TEST(TokenCounterKinds, AutoWithoutTokenizerEstimates) {
   target.name = "plain";
   auto counter = makeTokenCounter(target);
   ASSERT_TRUE(counter.ok());
-  EXPECT_EQ((*counter)->countText("abcdefgh").method, CountMethod::kEstimate);
+  TokenCount count = (*counter)->countText("abcdefgh");
+  EXPECT_EQ(count.method, CountMethod::kEstimate);
+  EXPECT_NE(count.note.find("\"plain\" has no tokenizer"), std::string::npos) << count.note;
+}
+
+TEST(TokenCounterKinds, ChosenEstimateHasNoNote) {
+  TargetConfig target;
+  target.name = "plain";
+  target.token_counter = TokenCounterKind::kEstimate;
+  auto counter = makeTokenCounter(target);
+  ASSERT_TRUE(counter.ok());
+  EXPECT_TRUE((*counter)->countText("abcdefgh").note.empty());
 }
 
 TEST(RemoteCounter, CountsWithTgiTokenize) {

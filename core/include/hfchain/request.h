@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "hfchain/error.h"
+
 namespace hfchain {
 
 // HTTP header fields in arrival order. Look-ups ignore case, as HTTP does.
@@ -99,6 +101,12 @@ struct Request {
   // Returns parameters[name] as an integer, or `fallback` when absent or not a number.
   int64_t intParameter(std::string_view name, int64_t fallback) const;
 };
+
+// Reads chat messages in the OpenAI form: a JSON array of objects with a string "role" and a
+// "content" that is a string, null, or an array of {"type": "text", "text": STRING} parts,
+// which are joined. Appends them to `out`. Errors have class kInvalidRequest and name the
+// message index; `out` may then hold the messages before it.
+Error parseChatMessages(const nlohmann::json& messages, std::vector<Message>& out);
 
 // Returns a fingerprint of a caller key that is safe to log, store and show: "key-" and the
 // first 16 hex digits of its SHA-256. Equal keys give equal fingerprints.

@@ -13,25 +13,6 @@ Error invalid(std::string message) {
   return makeError(ErrorClass::kInvalidRequest, std::move(message));
 }
 
-// Converts a message's content: a string, or an array of {"type": "text", "text"} parts.
-Error contentText(const json& content, size_t index, std::string& text) {
-  const std::string where = "messages[" + std::to_string(index) + "].content";
-  if (content.is_string()) {
-    text = content.get<std::string>();
-    return {};
-  }
-  if (content.is_null()) return {};
-  if (!content.is_array()) return invalid(where + " must be a string or an array of parts");
-  for (const json& part : content) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-        !part["text"].is_string()) {
-      return invalid(where + " may contain only {\"type\": \"text\", \"text\": STRING} parts");
-    }
-    text += part["text"].get<std::string>();
-  }
-  return {};
-}
-
 Error copyNumber(const json& body, const char* name, const char* parameter, Request& request) {
   if (!body.contains(name) || body[name].is_null()) return {};
   if (!body[name].is_number()) return invalid(std::string(name) + " must be a number");
@@ -130,21 +111,9 @@ json tgiErrorBody(const Error& error) {
 
 Error parseChatBody(const json& body, Request& request) {
   if (!body.is_object()) return invalid("the request body must be a JSON object");
-  if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty()) {
-    return invalid("messages must be a non-empty array");
-  }
-  const json& messages = body["messages"];
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const json& item = messages[i];
-    if (!item.is_object() || !item.contains("role") || !item["role"].is_string()) {
-      return invalid("messages[" + std::to_string(i) + "].role must be a string");
-    }
-    Message message;
-    message.role = item["role"].get<std::string>();
-    if (Error error = contentText(item.value("content", json()), i, message.content); !error.ok()) {
-      return error;
-    }
-    request.messages.push_back(std::move(message));
+  if (!body.contains("messages")) return invalid("messages must be a non-empty array");
+  if (Error error = parseChatMessages(body["messages"], request.messages); !error.ok()) {
+    return error;
   }
 
   if (body.contains("model") && !body["model"].is_null()) {

@@ -17,6 +17,11 @@ constexpr int64_t kLookUpTimeoutMs = 5'000;
 
 std::string inQuotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
+// The log prefix of a request id; look-ups outside a request have none.
+std::string requestPrefix(const std::string& request_id) {
+  return request_id.empty() ? std::string() : HFC_RID(request_id);
+}
+
 int64_t steadyMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -120,14 +125,14 @@ int64_t ContextWindowResolver::get(const std::string& request_id) {
   Poco::Logger& logger = log::get("hfchain.tokens");
   if (!window) {
     last_failure_ms_ = now;
-    HFC_LOG_WARNING(logger, HFC_RID(request_id) + "the context window of target " +
+    HFC_LOG_WARNING(logger, requestPrefix(request_id) + "the context window of target " +
                                 inQuotes(target_.name) + " is unknown: " + window.error().message +
                                 "; retrying in " + std::to_string(kRetryAfterFailureMs / 1000) +
                                 " s");
     return 0;
   }
   window_ = *window;
-  HFC_LOG_INFO(logger, HFC_RID(request_id) + "target " + inQuotes(target_.name) +
+  HFC_LOG_INFO(logger, requestPrefix(request_id) + "target " + inQuotes(target_.name) +
                            " has a context window of " + std::to_string(window_) + " tokens");
   return window_;
 }

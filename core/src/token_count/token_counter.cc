@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -23,6 +24,11 @@ namespace {
 
 std::string inQuotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
+// The log prefix of a request id; look-ups outside a request have none.
+std::string requestPrefix(const std::string& request_id) {
+  return request_id.empty() ? std::string() : HFC_RID(request_id);
+}
+
 // Tokens of a chat request that has no chat template to render it: the message texts counted
 // with the tokenizer plus the same markup allowance as the estimate.
 constexpr int64_t kMarkupTokensPerMessage = 4;
@@ -31,14 +37,19 @@ constexpr int64_t kGenerationPromptTokens = 3;
 // The bound of one /tokenize call; a request's own deadline shortens it.
 constexpr int64_t kRemoteTimeoutMs = 2'000;
 
+// `note_` gives the reason for the estimate, for targets that did not ask for one.
 class EstimateCounter : public TokenCounter {
  public:
+  explicit EstimateCounter(std::string note) : note_(std::move(note)) {}
   TokenCount countRequest(const Request& request) const override {
-    return TokenCount{estimateRequestTokens(request), CountMethod::kEstimate, ""};
+    return TokenCount{estimateRequestTokens(request), CountMethod::kEstimate, note_};
   }
   TokenCount countText(std::string_view text) const override {
-    return TokenCount{estimateTextTokens(text), CountMethod::kEstimate, ""};
+    return TokenCount{estimateTextTokens(text), CountMethod::kEstimate, note_};
   }
+
+ private:
+  std::string note_;
 };
 
 // Identifies a file's content well enough to reuse what was loaded from it.
@@ -74,8 +85,8 @@ class FileCache {
         if (auto alive = found->second.lock()) return alive;
       }
     }
-    // Loading takes up to a second for a large vocabulary, so it runs unlocked; two
-    // snapshots loading the same new file at once both load it, and the later one is kept.
+    // Loading takes up to a second for a large vocabulary, so it runs unlocked. Two
+    // snapshots that load the same new file at once both load it, and the later one is kept.
     Result<std::shared_ptr<const T>> loaded = load(path);
     if (!loaded) return loaded;
     std::lock_guard lock(mutex_);
@@ -106,11 +117,12 @@ Result<ChatTemplateConstSharedPtr> loadChatTemplate(const std::string& path) {
 
 class TokenizerCounter : public TokenCounter {
  public:
+  // `template_problem` is the reason a chat cannot be rendered when `chat_template` is null.
   TokenizerCounter(TokenizerConstSharedPtr tokenizer, ChatTemplateConstSharedPtr chat_template,
-                   std::string target)
+                   std::string template_problem)
       : tokenizer_(std::move(tokenizer)),
         chat_template_(std::move(chat_template)),
-        target_(std::move(target)) {}
+        template_problem_(std::move(template_problem)) {}
 
   TokenCount countRequest(const Request& request) const override {
     if (!request.isChat()) {
@@ -118,9 +130,9 @@ class TokenizerCounter : public TokenCounter {
                         CountMethod::kTokenizer, ""};
     }
     if (!chat_template_) {
-      return countWithoutTemplate(request, "target " + inQuotes(target_) +
-                                               " has no chat template; message texts counted "
-                                               "with the tokenizer plus an allowance for markup");
+      return countWithoutTemplate(request, template_problem_ +
+                                               "; message texts counted with the tokenizer "
+                                               "plus an allowance for markup");
     }
     Result<std::string> prompt = chat_template_->render(request.messages, true);
     if (!prompt) {
@@ -149,7 +161,7 @@ class TokenizerCounter : public TokenCounter {
 
   TokenizerConstSharedPtr tokenizer_;
   ChatTemplateConstSharedPtr chat_template_;
-  std::string target_;
+  std::string template_problem_;
 };
 
 // Counts with TGI's POST /tokenize (raw inputs and text) and POST /chat_tokenize (chats),
@@ -174,8 +186,9 @@ class RemoteCounter : public TokenCounter {
   }
 
   TokenCount countText(std::string_view text) const override {
-    // TGI's /tokenize always adds the tokenizer's special tokens, which plain text must not
-    // count, so output text is estimated locally instead of costing a call per event.
+    // TGI's /tokenize encodes text as a prompt, with the tokenizer's special tokens, which
+    // plain output text must not count. Output text is therefore estimated locally, which
+    // also saves a call per event.
     return TokenCount{estimateTextTokens(text), CountMethod::kEstimate,
                       "TGI /tokenize adds special tokens, so text is estimated"};
   }
@@ -214,7 +227,7 @@ class RemoteCounter : public TokenCounter {
       failure = endpoint_.origin() + http.path + " did not return a list of tokens";
     }
     HFC_LOG_WARNING(log::get("hfchain.tokens"),
-                    HFC_RID(request.id) + "counting with " + route + " of target " +
+                    requestPrefix(request.id) + "counting with " + route + " of target " +
                         inQuotes(target_.name) +
                         " failed, so the count is an estimate: " + failure);
     return TokenCount{estimate, CountMethod::kEstimate, route + " failed: " + failure};
@@ -224,6 +237,16 @@ class RemoteCounter : public TokenCounter {
   transport::Endpoint endpoint_;
   Poco::Net::Context::Ptr tls_;
 };
+
+// Returns false for a readable tokenizer_config.json without a "chat_template" key; other
+// files go on to the template loader, which reports what is wrong with them.
+bool hasChatTemplate(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return true;
+  nlohmann::json config = nlohmann::json::parse(file, nullptr, false);
+  return !config.is_object() ||
+         (config.contains("chat_template") && !config["chat_template"].is_null());
+}
 
 Result<TokenCounterConstSharedPtr> makeTokenizerCounter(const TargetConfig& target) {
   auto tokenizer = loadTokenizer(target.tokenizer);
@@ -239,18 +262,24 @@ Result<TokenCounterConstSharedPtr> makeTokenizerCounter(const TargetConfig& targ
     std::error_code ignored;
     if (std::filesystem::exists(beside, ignored)) template_path = beside.string();
   }
+  // Base models ship no chat template, and a template may use Jinja beyond the supported
+  // subset. Neither stops raw prompts from being counted exactly, so the target keeps its
+  // tokenizer and only chats get the estimate, with the reason in their note.
+  std::string problem = "target " + inQuotes(target.name) + " has no chat template";
   ChatTemplateConstSharedPtr chat_template;
-  if (!template_path.empty()) {
+  if (!template_path.empty() && hasChatTemplate(template_path)) {
     auto loaded = loadChatTemplate(template_path);
-    if (!loaded) {
-      Error error = loaded.error();
-      error.message = "target " + inQuotes(target.name) + " chat_template: " + error.message;
-      return error;
+    if (loaded) {
+      chat_template = *loaded;
+    } else {
+      problem = "the chat template of target " + inQuotes(target.name) +
+                " cannot be used: " + loaded.error().message;
+      HFC_LOG_WARNING(log::get("hfchain.tokens"),
+                      problem + "; chat requests will get an estimate of their tokens");
     }
-    chat_template = *loaded;
   }
   return TokenCounterConstSharedPtr(
-      std::make_shared<TokenizerCounter>(*tokenizer, std::move(chat_template), target.name));
+      std::make_shared<TokenizerCounter>(*tokenizer, std::move(chat_template), std::move(problem)));
 }
 
 }  // namespace
@@ -268,7 +297,7 @@ std::string_view countMethodName(CountMethod method) {
 }
 
 TokenCounterConstSharedPtr estimateTokenCounter() {
-  static const TokenCounterConstSharedPtr counter = std::make_shared<EstimateCounter>();
+  static const TokenCounterConstSharedPtr counter = std::make_shared<EstimateCounter>("");
   return counter;
 }
 
@@ -291,7 +320,11 @@ Result<TokenCounterConstSharedPtr> makeTokenCounter(const TargetConfig& target) 
     }
     case TokenCounterKind::kTokenizer:
     case TokenCounterKind::kAuto:
-      if (target.tokenizer.empty()) return estimateTokenCounter();
+      if (target.tokenizer.empty()) {
+        return TokenCounterConstSharedPtr(
+            std::make_shared<EstimateCounter>("target " + inQuotes(target.name) +
+                                              " has no tokenizer; set tokenizer for exact counts"));
+      }
       return makeTokenizerCounter(target);
   }
   return estimateTokenCounter();

@@ -257,6 +257,10 @@ Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tokenizer::~Tokenizer() = default;
 
 TokenizerLoadResult Tokenizer::load(const std::filesystem::path& path) {
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) {
+    return loadFailure(path.string(), "is a directory; name the tokenizer.json file in it");
+  }
   std::ifstream file(path, std::ios::binary);
   if (!file) return loadFailure(path.string(), "file not found or not readable");
   std::ostringstream contents;
