@@ -2,8 +2,10 @@
 // allowed, because `hfchain check` shows it to the policy's author.
 #include "budget_config.h"
 
+#include <filesystem>
 #include <initializer_list>
 #include <set>
+#include <system_error>
 
 namespace hfchain::plugins::budget {
 namespace {
@@ -193,6 +195,46 @@ bool readTargets(const nlohmann::json& settings, BudgetConfig& config, std::stri
   return true;
 }
 
+// Rejects combinations of values that no request can satisfy. `where` starts the message,
+// e.g. "targets.chat: ", because a target's values may be inherited from the link's.
+bool checkPolicyLimits(const TargetPolicy& policy, const std::string& where, std::string& error) {
+  const std::string min_new = where + "min_new_tokens " + std::to_string(policy.min_new_tokens);
+  if (policy.default_max_new_tokens > 0 && policy.min_new_tokens > policy.default_max_new_tokens) {
+    error = min_new + " exceeds default_max_new_tokens " +
+            std::to_string(policy.default_max_new_tokens) +
+            ", so every request without max_new_tokens would be rejected; lower min_new_tokens "
+            "or raise default_max_new_tokens";
+    return false;
+  }
+  if (policy.max_output_tokens > 0 && policy.min_new_tokens > policy.max_output_tokens) {
+    error = min_new + " exceeds max_output_tokens " + std::to_string(policy.max_output_tokens) +
+            "; lower min_new_tokens or raise max_output_tokens";
+    return false;
+  }
+  if (policy.context_window > 0 && policy.min_new_tokens > policy.context_window) {
+    error = min_new + " exceeds context_window " + std::to_string(policy.context_window) +
+            ", so no request fits the window; lower min_new_tokens or raise context_window";
+    return false;
+  }
+  return true;
+}
+
+// Returns whether `a` and `b` name one file, comparing the paths with symbolic links, "."
+// and ".." resolved as far as they exist.
+bool samePath(const std::string& a, const std::string& b) {
+  if (a.empty() || b.empty()) return false;
+  if (a == b) return true;
+  std::error_code error_a;
+  std::error_code error_b;
+  const std::filesystem::path canonical_a = std::filesystem::weakly_canonical(a, error_a);
+  const std::filesystem::path canonical_b = std::filesystem::weakly_canonical(b, error_b);
+  if (error_a || error_b) {
+    return std::filesystem::path(a).lexically_normal() ==
+           std::filesystem::path(b).lexically_normal();
+  }
+  return canonical_a == canonical_b;
+}
+
 }  // namespace
 
 const char* overflowPolicyName(OverflowPolicy policy) {
@@ -235,19 +277,14 @@ std::unique_ptr<BudgetConfig> parseBudgetConfig(const nlohmann::json& settings,
     error = "state_file is set but budgets is empty; add a budget or remove state_file";
     return nullptr;
   }
+  if (!checkPolicyLimits(config->defaults, "", error)) return nullptr;
   for (const auto& [name, policy] : config->targets) {
-    if (policy.max_output_tokens > 0 && policy.min_new_tokens > policy.max_output_tokens) {
-      error = "targets." + name + ": min_new_tokens " + std::to_string(policy.min_new_tokens) +
-              " exceeds max_output_tokens " + std::to_string(policy.max_output_tokens) +
-              "; lower min_new_tokens";
-      return nullptr;
-    }
+    if (!checkPolicyLimits(policy, "targets." + name + ": ", error)) return nullptr;
   }
-  const TargetPolicy& defaults = config->defaults;
-  if (defaults.max_output_tokens > 0 && defaults.min_new_tokens > defaults.max_output_tokens) {
-    error = "min_new_tokens " + std::to_string(defaults.min_new_tokens) +
-            " exceeds max_output_tokens " + std::to_string(defaults.max_output_tokens) +
-            "; lower min_new_tokens";
+  if (!config->state_file.empty() && samePath(config->state_file, config->audit_file)) {
+    error = "state_file \"" + config->state_file + "\" and audit_file \"" + config->audit_file +
+            "\" name the same file, and the audit lines would corrupt the budget state; give "
+            "them different paths";
     return nullptr;
   }
   return config;

@@ -11,9 +11,10 @@ std::string windowText(int64_t window, const std::string& target) {
 // The message of a request that does not fit, with the change that would make it fit.
 std::string overflowMessage(const TargetPolicy& policy, const std::string& target, int64_t window,
                             int64_t input_tokens, std::optional<int64_t> max_new_tokens) {
-  const int64_t room = window - input_tokens;
-  const std::string shorten =
-      "shorten the prompt to at most " + std::to_string(window - policy.min_new_tokens) + " tokens";
+  const int64_t room = remainingWindow(window, input_tokens);
+  const std::string shorten = "shorten the prompt to at most " +
+                              std::to_string(remainingWindow(window, policy.min_new_tokens)) +
+                              " tokens";
   if (max_new_tokens && room >= policy.min_new_tokens) {
     return "input " + std::to_string(input_tokens) + " tokens + max_new_tokens " +
            std::to_string(*max_new_tokens) + " exceeds " + windowText(window, target) +
@@ -24,9 +25,9 @@ std::string overflowMessage(const TargetPolicy& policy, const std::string& targe
            std::to_string(*max_new_tokens) + " exceeds " + windowText(window, target) + "; " +
            shorten;
   }
-  return "input " + std::to_string(input_tokens) + " tokens leave " +
-         std::to_string(room < 0 ? 0 : room) + " of " + windowText(window, target) +
-         ", fewer than min_new_tokens " + std::to_string(policy.min_new_tokens) + "; " + shorten;
+  return "input " + std::to_string(input_tokens) + " tokens leave " + std::to_string(room) +
+         " of " + windowText(window, target) + ", fewer than min_new_tokens " +
+         std::to_string(policy.min_new_tokens) + "; " + shorten;
 }
 
 }  // namespace
@@ -36,9 +37,11 @@ WindowDecision decideWindow(const TargetPolicy& policy, const std::string& targe
   WindowDecision decision;
   if (window <= 0) return decision;
   const int64_t requested_new_tokens = max_new_tokens ? *max_new_tokens : policy.min_new_tokens;
-  if (input_tokens + requested_new_tokens <= window) return decision;
+  const int64_t room = remainingWindow(window, input_tokens);
+  // Compared as a difference, because input + max_new_tokens overflows for a max_new_tokens
+  // near INT64_MAX and would then look small enough to fit.
+  if (input_tokens <= window && requested_new_tokens <= room) return decision;
 
-  const int64_t room = window - input_tokens;
   decision.message = overflowMessage(policy, target, window, input_tokens, max_new_tokens);
   decision.reason = "context_window";
   switch (policy.on_context_overflow) {
@@ -61,7 +64,7 @@ WindowDecision decideWindow(const TargetPolicy& policy, const std::string& targe
       return decision;
     case OverflowPolicy::kTruncate:
       decision.action = WindowDecision::Action::kTruncate;
-      decision.max_input_tokens = window - requested_new_tokens;
+      decision.max_input_tokens = remainingWindow(window, requested_new_tokens);
       if (decision.max_input_tokens < 1) {
         decision.action = WindowDecision::Action::kReject;
         decision.message = "max_new_tokens " + std::to_string(requested_new_tokens) +

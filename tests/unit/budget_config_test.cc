@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 
 #include "../../plugins/budget/context_window.h"
@@ -84,8 +85,42 @@ TEST(BudgetConfig, RejectionsNameKeyValueAndAllowed) {
   EXPECT_EQ(errorOf(R"({"state_file": "/tmp/x.json"})"),
             "state_file is set but budgets is empty; add a budget or remove state_file");
   EXPECT_EQ(errorOf(R"({"min_new_tokens": 50, "max_output_tokens": 10})"),
-            "min_new_tokens 50 exceeds max_output_tokens 10; lower min_new_tokens");
+            "min_new_tokens 50 exceeds max_output_tokens 10; lower min_new_tokens or raise "
+            "max_output_tokens");
   EXPECT_EQ(errorOf(R"([1])"), "settings must be a map, got [1]");
+}
+
+TEST(BudgetConfig, RejectsSettingsThatCannotWork) {
+  EXPECT_EQ(errorOf(R"({"min_new_tokens": 64, "default_max_new_tokens": 32})"),
+            "min_new_tokens 64 exceeds default_max_new_tokens 32, so every request without "
+            "max_new_tokens would be rejected; lower min_new_tokens or raise "
+            "default_max_new_tokens");
+  EXPECT_EQ(errorOf(R"({"default_max_new_tokens": 32,
+                        "targets": {"chat": {"min_new_tokens": 64}}})"),
+            "targets.chat: min_new_tokens 64 exceeds default_max_new_tokens 32, so every "
+            "request without max_new_tokens would be rejected; lower min_new_tokens or raise "
+            "default_max_new_tokens");
+  EXPECT_EQ(errorOf(R"({"targets": {"chat": {"min_new_tokens": 64, "max_output_tokens": 16}}})"),
+            "targets.chat: min_new_tokens 64 exceeds max_output_tokens 16; lower "
+            "min_new_tokens or raise max_output_tokens");
+  EXPECT_EQ(errorOf(R"({"min_new_tokens": 64, "targets": {"small": {"context_window": 32}}})"),
+            "targets.small: min_new_tokens 64 exceeds context_window 32, so no request fits "
+            "the window; lower min_new_tokens or raise context_window");
+  EXPECT_EQ(errorOf(R"({"state_file": "/tmp/budget.jsonl", "audit_file": "/tmp/budget.jsonl",
+                        "budgets": [{"name": "a", "limit_tokens": 5}]})"),
+            "state_file \"/tmp/budget.jsonl\" and audit_file \"/tmp/budget.jsonl\" name the "
+            "same file, and the audit lines would corrupt the budget state; give them "
+            "different paths");
+  EXPECT_NE(errorOf(R"({"state_file": "/tmp/./budget.jsonl", "audit_file": "/tmp/budget.jsonl",
+                        "budgets": [{"name": "a", "limit_tokens": 5}]})"),
+            "");
+  // Values that can work still pass.
+  std::string error;
+  EXPECT_TRUE(parseBudgetConfig(nlohmann::json::parse(R"({"min_new_tokens": 32,
+                        "default_max_new_tokens": 32, "max_output_tokens": 32,
+                        "targets": {"t": {"context_window": 32}}})"),
+                                error))
+      << error;
 }
 
 TargetPolicy policyWith(OverflowPolicy on_overflow, int64_t min_new_tokens = 1) {
@@ -143,6 +178,36 @@ TEST(DecideWindow, FallbackAndAbsentMaxNewTokens) {
   EXPECT_EQ(over.message,
             "input 93 tokens leave 7 of the context window of 100 tokens of target \"t\", fewer "
             "than min_new_tokens 8; shorten the prompt to at most 92 tokens");
+}
+
+TEST(DecideWindow, Int64MaxNewTokensDoesNotFit) {
+  const int64_t huge = std::numeric_limits<int64_t>::max();
+  WindowDecision reject = decideWindow(policyWith(OverflowPolicy::kReject), "t", 4096, 12, huge);
+  EXPECT_EQ(reject.action, WindowDecision::Action::kReject);
+  EXPECT_EQ(reject.message,
+            "input 12 tokens + max_new_tokens 9223372036854775807 exceeds the context window of "
+            "4096 tokens of target \"t\"; lower max_new_tokens to at most 4084 or shorten the "
+            "prompt");
+  WindowDecision clamp = decideWindow(policyWith(OverflowPolicy::kClamp), "t", 4096, 12, huge);
+  EXPECT_EQ(clamp.action, WindowDecision::Action::kClamp);
+  EXPECT_EQ(clamp.max_new_tokens, 4084);
+  EXPECT_EQ(decideWindow(policyWith(OverflowPolicy::kTruncate), "t", 4096, 12, huge).action,
+            WindowDecision::Action::kReject);
+  EXPECT_EQ(decideWindow(policyWith(OverflowPolicy::kFallback), "t", 4096, 12, huge).action,
+            WindowDecision::Action::kFallback);
+  // A huge input is over the window whatever max_new_tokens is.
+  EXPECT_EQ(decideWindow(policyWith(OverflowPolicy::kReject), "t", 4096, huge, 1).action,
+            WindowDecision::Action::kReject);
+}
+
+TEST(DecideWindow, TokenSumsSaturate) {
+  const int64_t huge = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(addTokens(12, huge), huge);
+  EXPECT_EQ(addTokens(huge, huge), huge);
+  EXPECT_EQ(addTokens(12, 30), 42);
+  EXPECT_EQ(ledgerTokens(addTokens(12, huge)), kMaxLedgerTokens);
+  EXPECT_EQ(remainingWindow(100, 130), 0);
+  EXPECT_EQ(remainingWindow(100, 30), 70);
 }
 
 }  // namespace
