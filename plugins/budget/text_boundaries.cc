@@ -21,6 +21,13 @@ size_t codePointStartAtOrBefore(std::string_view text, size_t offset) {
   return offset;
 }
 
+std::string shortenUtf8(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  std::string out(text.substr(0, codePointStartAtOrBefore(text, max_bytes)));
+  out += "\xE2\x80\xA6";  // U+2026 HORIZONTAL ELLIPSIS
+  return out;
+}
+
 std::vector<size_t> codePointStarts(std::string_view text) {
   std::vector<size_t> starts;
   for (size_t i = 1; i < text.size(); ++i) {

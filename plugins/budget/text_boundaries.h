@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -13,6 +14,10 @@ bool isCodePointStart(std::string_view text, size_t offset);
 
 // Returns the largest code point start at or before `offset`.
 size_t codePointStartAtOrBefore(std::string_view text, size_t offset);
+
+// Returns `text` when it has at most `max_bytes` bytes. Otherwise returns its longest prefix
+// of at most `max_bytes` bytes that ends on a code point start, followed by "…" (3 bytes).
+std::string shortenUtf8(std::string_view text, size_t max_bytes);
 
 // Returns the byte offsets in (0, text.size()) where a code point starts, ascending.
 std::vector<size_t> codePointStarts(std::string_view text);

@@ -72,12 +72,39 @@ size_t lastUserIndex(const std::vector<PromptMessage>& messages) {
   return messages.size() - 1;
 }
 
-Prompt withoutFirst(const Prompt& prompt, const std::vector<size_t>& candidates, size_t drop) {
+// Returns the units that may be dropped, oldest first, as indices of `messages`. A unit is a
+// user message with the assistant and tool messages that follow it up to the next user
+// message, so that dropping whole units keeps the roles alternating, as chat templates such
+// as Gemma's require. Non-system messages before the first user message form a unit of their
+// own. System messages and the kept last turn (from `kept_from`) belong to no unit.
+std::vector<std::vector<size_t>> droppableTurns(const std::vector<PromptMessage>& messages,
+                                                size_t kept_from, bool has_user) {
+  std::vector<std::vector<size_t>> turns;
+  for (size_t i = 0; i < kept_from; ++i) {
+    if (messages[i].role == "system") continue;
+    // Without any user message there are no turns to keep together.
+    const bool starts_turn = !has_user || messages[i].role == "user" || turns.empty();
+    if (starts_turn) turns.emplace_back();
+    turns.back().push_back(i);
+  }
+  return turns;
+}
+
+// Returns the indices of the messages in the first `drop` turns, ascending.
+std::vector<size_t> firstTurnsIndices(const std::vector<std::vector<size_t>>& turns, size_t drop) {
+  std::vector<size_t> indices;
+  for (size_t turn = 0; turn < drop; ++turn) {
+    indices.insert(indices.end(), turns[turn].begin(), turns[turn].end());
+  }
+  return indices;
+}
+
+Prompt without(const Prompt& prompt, const std::vector<size_t>& dropped) {
   Prompt out;
-  size_t next_candidate = 0;
+  size_t next_dropped = 0;
   for (size_t i = 0; i < prompt.messages.size(); ++i) {
-    if (next_candidate < drop && candidates[next_candidate] == i) {
-      ++next_candidate;
+    if (next_dropped < dropped.size() && dropped[next_dropped] == i) {
+      ++next_dropped;
       continue;
     }
     out.messages.push_back(prompt.messages[i]);
@@ -111,24 +138,23 @@ TruncationResult truncatePrompt(const Prompt& prompt, int64_t max_tokens,
     return result;
   }
 
-  // The messages that may be dropped, oldest first.
-  std::vector<size_t> candidates;
+  // The turns that may be dropped, oldest first.
+  std::vector<std::vector<size_t>> turns;
   size_t cut_index = 0;
   if (prompt.isChat()) {
     cut_index = lastUserIndex(prompt.messages);
-    for (size_t i = 0; i < prompt.messages.size(); ++i) {
-      if (i != cut_index && prompt.messages[i].role != "system") candidates.push_back(i);
-    }
+    const bool has_user = prompt.messages[cut_index].role == "user";
+    turns = droppableTurns(prompt.messages, cut_index, has_user);
   }
-  if (!candidates.empty()) {
+  if (!turns.empty()) {
     std::vector<size_t> drop_counts;
-    for (size_t drop = 1; drop <= candidates.size(); ++drop) drop_counts.push_back(drop);
+    for (size_t drop = 1; drop <= turns.size(); ++drop) drop_counts.push_back(drop);
     std::optional<size_t> index = firstFitting(drop_counts, [&](size_t drop) {
-      return count(withoutFirst(prompt, candidates, drop)) <= max_tokens;
+      return count(without(prompt, firstTurnsIndices(turns, drop))) <= max_tokens;
     });
-    const size_t drop = index ? drop_counts[*index] : candidates.size();
-    result.dropped.assign(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(drop));
-    result.prompt = withoutFirst(prompt, candidates, drop);
+    const size_t drop = index ? drop_counts[*index] : turns.size();
+    result.dropped = firstTurnsIndices(turns, drop);
+    result.prompt = without(prompt, result.dropped);
     if (index) {
       // The last probe of the search need not be the result, so the result is recounted.
       result.tokens = count(result.prompt);

@@ -47,9 +47,12 @@ struct TruncationResult {
 
 // Shortens `prompt` until `count` returns at most `max_tokens`.
 //
-// A chat keeps every system message and the last user message (the last message when no
-// message has role user). Other messages are dropped oldest first. When the kept messages
-// are still over the limit, the start of the last user message (or of a raw prompt) is cut:
+// A chat keeps every system message and its last turn: the last user message and the
+// messages after it (the last message alone when no message has role user). The turns before
+// it are dropped whole, oldest first: a turn is a user message with the assistant and tool
+// messages that answer it, so after the system messages the chat still starts with a user
+// message and the roles still alternate when they did before. When the kept messages are
+// still over the limit, the start of the last user message (or of a raw prompt) is cut:
 // whole sentences first, and when even its last sentence is too long, whole words of that
 // sentence, then code points. System messages are never cut. Cuts fall on code point
 // starts, so no UTF-8 sequence is split.

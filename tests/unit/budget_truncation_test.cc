@@ -117,6 +117,88 @@ TEST(TruncatePrompt, RejectsWhenSystemMessagesAloneAreTooLong) {
   EXPECT_GT(result.tokens, 20);
 }
 
+// Returns the roles of `prompt` joined by spaces.
+std::string roles(const Prompt& prompt) {
+  std::string out;
+  for (const PromptMessage& message : prompt.messages) {
+    out += (out.empty() ? "" : " ") + message.role;
+  }
+  return out;
+}
+
+TEST(TruncatePrompt, DropsWholeTurnsSoRolesAlternate) {
+  // system, 12 user/assistant pairs and a last user message, 14 tokens each: 364 in all.
+  std::vector<PromptMessage> messages = {{"system", "be helpful"}};
+  for (int i = 0; i < 12; ++i) {
+    messages.push_back({"user", "question " + std::to_string(i % 10)});
+    messages.push_back({"assistant", "answer   " + std::to_string(i % 10)});
+  }
+  messages.push_back({"user", "last quest"});
+  // Dropping 5 messages (70 tokens) would be the fewest that fit 294, but it would leave an
+  // assistant message first; 3 whole turns are dropped instead.
+  TruncationResult result = truncatePrompt(chat(messages), 294, countBytes);
+  ASSERT_TRUE(result.fits);
+  EXPECT_EQ(result.dropped, (std::vector<size_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(result.tokens, 280);
+  ASSERT_GE(result.prompt.messages.size(), 2u);
+  EXPECT_EQ(result.prompt.messages[0].role, "system");
+  for (size_t i = 1; i < result.prompt.messages.size(); ++i) {
+    EXPECT_EQ(result.prompt.messages[i].role, i % 2 == 1 ? "user" : "assistant") << i;
+  }
+}
+
+TEST(TruncatePrompt, ToolMessagesGoWithTheirTurn) {
+  Prompt prompt = chat({{"system", "sys"},
+                        {"assistant", "greeting"},
+                        {"user", "call tool"},
+                        {"assistant", "calling"},
+                        {"tool", "result 42"},
+                        {"assistant", "it is 42"},
+                        {"user", "and now?"}});
+  // 7 + 12 + 13 + 11 + 13 + 12 + 12 = 80 tokens. Dropping the greeting alone leaves 68,
+  // over 60, so the whole tool turn goes too.
+  TruncationResult result = truncatePrompt(prompt, 60, countBytes);
+  ASSERT_TRUE(result.fits);
+  EXPECT_EQ(result.dropped, (std::vector<size_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(roles(result.prompt), "system user");
+
+  // A limit that only needs the leading assistant message gone drops only it.
+  TruncationResult greeting = truncatePrompt(prompt, 68, countBytes);
+  ASSERT_TRUE(greeting.fits);
+  EXPECT_EQ(greeting.dropped, (std::vector<size_t>{1}));
+  EXPECT_EQ(roles(greeting.prompt), "system user assistant tool assistant user");
+}
+
+TEST(TruncatePrompt, NeverLeavesAssistantFirst) {
+  // For every limit, the kept chat starts with a user message after the system message.
+  std::vector<PromptMessage> messages = {{"system", "s"}};
+  for (int i = 0; i < 6; ++i) {
+    messages.push_back({"user", std::string(static_cast<size_t>(3 + i), 'u')});
+    messages.push_back({"assistant", std::string(static_cast<size_t>(9 - i), 'a')});
+  }
+  messages.push_back({"user", "last"});
+  const int64_t total = countBytes(chat(messages));
+  for (int64_t limit = 13; limit <= total; ++limit) {
+    SCOPED_TRACE("limit " + std::to_string(limit));
+    TruncationResult result = truncatePrompt(chat(messages), limit, countBytes);
+    ASSERT_TRUE(result.fits);
+    ASSERT_GE(result.prompt.messages.size(), 2u);
+    EXPECT_EQ(result.prompt.messages[1].role, "user");
+    EXPECT_EQ(result.dropped.size() % 2, 0u);
+  }
+}
+
+TEST(TextBoundaries, ShortenUtf8CutsOnCodePointStart) {
+  EXPECT_EQ(shortenUtf8("short", 10), "short");
+  EXPECT_EQ(shortenUtf8("exactly10!", 10), "exactly10!");
+  EXPECT_EQ(shortenUtf8("abcdefghijk", 4), "abcd\xE2\x80\xA6");
+  // The wave starts at byte 2 and ends at byte 6; a cut at 4 falls inside it.
+  EXPECT_EQ(shortenUtf8("ab\xF0\x9F\x91\x8B"
+                        "cd",
+                        4),
+            "ab\xE2\x80\xA6");
+}
+
 TEST(TextBoundaries, SentenceStartsAfterPunctuationAndLineBreaks) {
   EXPECT_EQ(sentenceStarts("A b. C d! E\nF"), (std::vector<size_t>{5, 10, 12}));
   EXPECT_EQ(sentenceStarts("v1.2 is out"), (std::vector<size_t>{}));
