@@ -1,7 +1,10 @@
 // The output limit on the stream, and settling and auditing at its end.
 #include "budget_stream.h"
 
+#include <algorithm>
 #include <utility>
+
+#include "context_window.h"
 
 namespace hfchain::plugins::budget {
 
@@ -42,17 +45,10 @@ bool BudgetStream::next(sdk::Event& out) {
       text_ += out.text();
       return true;
     }
-    if (facts_.count_events) {
-      if (limiter_->addTokenEvent(out.text())) {
-        ++token_events_;
-        return true;
-      }
-      writeCutFinish(out);
-      return true;
-    }
     const std::string piece(out.text());
-    const size_t keep = limiter_->addText(piece);
-    if (keep == piece.size()) {
+    const size_t keep =
+        facts_.count_events ? limiter_->addTokenEvent(piece) : limiter_->addText(piece);
+    if (!limiter_->reached()) {
       ++token_events_;
       return true;
     }
@@ -98,10 +94,12 @@ void BudgetStream::writeCutFinish(sdk::Event& out) {
 
 int64_t BudgetStream::deliveredTokens() {
   if (limiter_) return limiter_->tokens();
-  if (facts_.count_events) return token_events_;
-  if (text_.empty()) return 0;
+  if (text_.empty()) return facts_.count_events ? token_events_ : 0;
   std::optional<sdk::TokenCount> count = next_->view().countText(facts_.target, text_);
-  return count ? count->tokens : token_events_;
+  if (!count) return token_events_;
+  // A token event may carry several tokens (a non-streamed response is one event), so with
+  // events counting the text's own count wins when it is larger.
+  return facts_.count_events ? std::max(token_events_, count->tokens) : count->tokens;
 }
 
 void BudgetStream::end(Outcome outcome, const std::string& error_class, int64_t prompt_tokens,
@@ -113,7 +111,9 @@ void BudgetStream::end(Outcome outcome, const std::string& error_class, int64_t 
   const int64_t output = (completion_tokens >= 0 && !cut_) ? completion_tokens : delivered;
   const int64_t input = prompt_tokens >= 0 ? prompt_tokens : facts_.input_tokens;
   if (state_->ledger && facts_.reservation) {
-    state_->ledger->settle(*facts_.reservation, input + output, unixSeconds());
+    // The upstream's usage is not trusted to be small, so the sum is saturated and capped.
+    state_->ledger->settle(*facts_.reservation, ledgerTokens(addTokens(input, output)),
+                           unixSeconds());
     state_->publishUsage(facts_.key_id, facts_.tenant);
   }
   const std::string target_label = "target=\"" + labelValue(facts_.target) + "\"";

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -103,14 +104,68 @@ TEST(OutputLimiter, NoRecountBelowByteBound) {
 
 TEST(OutputLimiter, EmptyTokenEventCountsAsToken) {
   OutputLimiter limiter(3, [](std::string_view) -> int64_t { return 0; });
-  EXPECT_TRUE(limiter.addTokenEvent("Hi"));
-  EXPECT_TRUE(limiter.addTokenEvent(""));
-  EXPECT_TRUE(limiter.addTokenEvent("\xF0\x9F\x91\x8B"));
+  EXPECT_EQ(limiter.addTokenEvent("Hi"), 2u);
+  EXPECT_EQ(limiter.addTokenEvent(""), 0u);
   EXPECT_FALSE(limiter.reached());
-  EXPECT_FALSE(limiter.addTokenEvent("!"));
+  EXPECT_EQ(limiter.addTokenEvent("\xF0\x9F\x91\x8B"), 4u);
+  EXPECT_FALSE(limiter.reached());
+  EXPECT_EQ(limiter.addTokenEvent("!"), 0u);
   EXPECT_TRUE(limiter.reached());
   EXPECT_EQ(limiter.text(), "Hi\xF0\x9F\x91\x8B");
   EXPECT_EQ(limiter.tokens(), 3);
+}
+
+// One token per byte, so every expected cut can be worked out by hand.
+int64_t oneTokenPerByte(std::string_view text) { return static_cast<int64_t>(text.size()); }
+
+TEST(OutputLimiter, WholeAnswerEventIsCutByText) {
+  // A non-streamed response arrives as one token event with all its text.
+  OutputLimiter limiter(5, oneTokenPerByte);
+  EXPECT_EQ(limiter.addTokenEvent("one two three"), 5u);
+  EXPECT_TRUE(limiter.reached());
+  EXPECT_EQ(limiter.text(), "one t");
+  EXPECT_EQ(limiter.tokens(), 5);
+}
+
+TEST(OutputLimiter, MultiTokenEventIsChargedItsTokens) {
+  OutputLimiter limiter(10, oneTokenPerByte);
+  EXPECT_EQ(limiter.addTokenEvent("a"), 1u);
+  EXPECT_EQ(limiter.addTokenEvent("bcdef"), 5u);
+  EXPECT_FALSE(limiter.reached());
+  EXPECT_EQ(limiter.tokens(), 6);
+  // Four tokens left: the next five-token event is cut to four bytes.
+  EXPECT_EQ(limiter.addTokenEvent("ghijk"), 4u);
+  EXPECT_TRUE(limiter.reached());
+  EXPECT_EQ(limiter.text(), "abcdefghij");
+  EXPECT_EQ(limiter.tokens(), 10);
+}
+
+TEST(OutputLimiter, HeldBackEventsCoverTheCharacterAfterThem) {
+  // A wave spans three tokens: two empty events, then one event with its four bytes. The
+  // byte bound allows that event up to three tokens, so it is charged one more, not three.
+  OutputLimiter limiter(3, [](std::string_view text) -> int64_t {
+    return text == "\xF0\x9F\x91\x8B" ? 3 : static_cast<int64_t>(text.size());
+  });
+  EXPECT_EQ(limiter.addTokenEvent(""), 0u);
+  EXPECT_EQ(limiter.addTokenEvent(""), 0u);
+  EXPECT_EQ(limiter.addTokenEvent("\xF0\x9F\x91\x8B"), 4u);
+  EXPECT_FALSE(limiter.reached());
+  EXPECT_EQ(limiter.tokens(), 3);
+}
+
+TEST(OutputLimiter, MultiTokenCutKeepsCodePointsWhole) {
+  OutputLimiter limiter(6, oneTokenPerByte);
+  // "ab" then a wave (4 bytes): 6 bytes fit, the second wave does not.
+  EXPECT_EQ(limiter.addTokenEvent("ab\xF0\x9F\x91\x8B\xF0\x9F\x91\x8B"), 6u);
+  EXPECT_TRUE(limiter.reached());
+  EXPECT_EQ(limiter.text(), "ab\xF0\x9F\x91\x8B");
+}
+
+TEST(OutputLimiter, LimitNearInt64MaxDoesNotOverflow) {
+  OutputLimiter limiter(std::numeric_limits<int64_t>::max(), oneTokenPerByte);
+  EXPECT_EQ(limiter.addText("some text"), 9u);
+  EXPECT_EQ(limiter.addTokenEvent("more text"), 9u);
+  EXPECT_FALSE(limiter.reached());
 }
 
 }  // namespace
