@@ -2,6 +2,9 @@
 // them with max_new_tokens against the context window: reject, clamp, truncate or hand over
 // to a fallback link. It reserves the tokens in the configured budgets, cuts the output at
 // its limit, and settles and audits the request when its stream ends.
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +17,7 @@
 #include "context_window.h"
 #include "hfchain/sdk/link.h"
 #include "output_limiter.h"
+#include "text_boundaries.h"
 #include "truncation.h"
 
 namespace hfchain::plugins::budget {
@@ -52,11 +56,50 @@ void writePrompt(sdk::Request& request, const Prompt& prompt) {
   }
 }
 
-// Returns the request's max_new_tokens when it is a non-negative integer.
-std::optional<int64_t> readMaxNewTokens(const sdk::Request& request) {
-  std::optional<nlohmann::json> value = request.param("max_new_tokens");
-  if (!value || !value->is_number_integer() || value->get<int64_t>() < 0) return std::nullopt;
-  return value->get<int64_t>();
+// Maximum bytes of input_count_note in the audit record, before the "…" that marks
+// a cut. A chat template's error message may quote message content, which must not be
+// copied whole into the audit file.
+constexpr size_t kMaxAuditNoteBytes = 200;
+
+// The request's limit on new tokens: its value when valid, else the message that rejects it.
+struct MaxNewTokens {
+  std::optional<int64_t> value;  // nullopt: the request sets no limit
+  std::string error;             // non-empty: the request is invalid
+};
+
+// Reads max_new_tokens and max_tokens (the OpenAI name, which an OpenAI upstream obeys in
+// preference to max_new_tokens). Each must be an integer of at least 1 when present; the
+// smaller one is the limit. Values above INT64_MAX are read as INT64_MAX.
+MaxNewTokens readMaxNewTokens(const sdk::Request& request) {
+  MaxNewTokens out;
+  for (const char* name : {"max_new_tokens", "max_tokens"}) {
+    std::optional<nlohmann::json> param = request.param(name);
+    if (!param || param->is_null()) continue;
+    int64_t value = 0;
+    if (param->is_number_unsigned()) {
+      const uint64_t unsigned_value = param->get<uint64_t>();
+      value = unsigned_value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+                  ? std::numeric_limits<int64_t>::max()
+                  : static_cast<int64_t>(unsigned_value);
+    } else if (param->is_number_integer()) {
+      value = param->get<int64_t>();
+    }
+    if (value < 1) {
+      const std::string got = param->is_discarded() ? std::string("a value that is not JSON")
+                                                    : shortenUtf8(param->dump(), 64);
+      out.error = std::string(name) + " must be an integer of at least 1, got " + got +
+                  "; send a whole number of tokens such as 256, or leave " + name +
+                  " out to let the upstream choose";
+      return out;
+    }
+    out.value = out.value ? std::min(*out.value, value) : value;
+  }
+  return out;
+}
+
+void setCountLabel(AuditRecord& record, const sdk::TokenCount& count) {
+  record.input_count_method = countMethodName(count.method);
+  record.input_count_note = shortenUtf8(count.note, kMaxAuditNoteBytes);
 }
 
 std::string joinIndices(const std::vector<size_t>& indices) {
@@ -135,13 +178,17 @@ std::optional<sdk::Response> BudgetLink::truncate(sdk::Request& request, sdk::Ne
   // Candidates are counted on a copy, so that the request changes only once, at the end.
   sdk::OwnedRequest scratch(request);
   sdk::Request scratch_view = scratch.view();
+  sdk::TokenCount last_count;
   PromptCounter count = [&](const Prompt& prompt) -> int64_t {
     writePrompt(scratch_view, prompt);
     std::optional<sdk::TokenCount> tokens = next.countTokens(scratch_view);
-    return tokens ? tokens->tokens : 0;
+    last_count = tokens.value_or(sdk::TokenCount{});
+    return last_count.tokens;
   };
   TruncationResult result = truncatePrompt(original, max_input_tokens, count);
   if (!result.fits) {
+    // The shortest attempt is the last one counted, and it decided the rejection.
+    setCountLabel(facts.record, last_count);
     const std::string message =
         "the prompt cannot be truncated to the " + std::to_string(max_input_tokens) +
         " input tokens that fit the context window of " + std::to_string(window) +
@@ -152,6 +199,13 @@ std::optional<sdk::Response> BudgetLink::truncate(sdk::Request& request, sdk::Ne
                   sdk::ErrorInfo{HFC_ERROR_BUDGET_EXCEEDED, 400, message, -1, -1});
   }
   writePrompt(request, result.prompt);
+  // The truncated prompt may be counted another way than the original: a chat template
+  // that raised on the original can render it, or the reverse. The record carries the
+  // count of the prompt that is sent.
+  if (std::optional<sdk::TokenCount> final_count = next.countTokens(request)) {
+    result.tokens = final_count->tokens;
+    setCountLabel(facts.record, *final_count);
+  }
   std::string what;
   if (!result.dropped.empty()) {
     what = "dropped message(s) " + joinIndices(result.dropped) + " of " +
@@ -200,20 +254,25 @@ sdk::Response BudgetLink::roundTrip(sdk::Request& request, sdk::Next& next) {
   record.model = request.model().empty() ? info->model : std::string(request.model());
   const std::string target_label = "target=\"" + labelValue(facts.target) + "\"";
 
+  MaxNewTokens requested = readMaxNewTokens(request);
+  if (!requested.error.empty()) {
+    return reject(request, facts, Outcome::kError, "invalid_max_new_tokens",
+                  sdk::ErrorInfo{HFC_ERROR_INVALID_REQUEST, 400, requested.error, -1, -1});
+  }
+
+  sdk::TokenCount input_count;
   if (std::optional<sdk::TokenCount> count = next.countTokens(request)) {
+    input_count = *count;
     facts.input_tokens = count->tokens;
-    record.input_count_method = countMethodName(count->method);
-    record.input_count_note = count->note;
     sdk::metricAdd("hfchain_budget_input_tokens_total",
                    target_label + ",method=\"" + countMethodName(count->method) + "\"",
                    static_cast<double>(count->tokens));
   }
   record.input_tokens_estimated = facts.input_tokens;
 
-  std::optional<int64_t> max_new_tokens = readMaxNewTokens(request);
+  std::optional<int64_t> max_new_tokens = requested.value;
   if (!max_new_tokens && policy.default_max_new_tokens > 0) {
     max_new_tokens = policy.default_max_new_tokens;
-    request.setParam("max_new_tokens", *max_new_tokens);
   }
   if (policy.max_output_tokens > 0 &&
       (!max_new_tokens || *max_new_tokens > policy.max_output_tokens)) {
@@ -221,16 +280,20 @@ sdk::Response BudgetLink::roundTrip(sdk::Request& request, sdk::Next& next) {
         HFC_LOG_DEBUG, kLogger,
         "max_new_tokens set to max_output_tokens " + std::to_string(policy.max_output_tokens));
     max_new_tokens = policy.max_output_tokens;
-    request.setParam("max_new_tokens", *max_new_tokens);
   }
+  // max_tokens is folded into max_new_tokens, so that a clamp below cannot be bypassed by
+  // an OpenAI upstream that reads max_tokens first.
+  if (request.param("max_tokens")) request.removeParam("max_tokens");
+  if (max_new_tokens) request.setParam("max_new_tokens", *max_new_tokens);
 
   const int64_t window = policy.context_window > 0 ? policy.context_window : info->context_window;
   if (window <= 0) {
     request.log(HFC_LOG_DEBUG, kLogger,
                 "context window of target \"" + facts.target + "\" unknown; not checked");
-    record.input_count_note += std::string(record.input_count_note.empty() ? "" : "; ") +
-                               "context window unknown, not checked";
+    input_count.note +=
+        std::string(input_count.note.empty() ? "" : "; ") + "context window unknown, not checked";
   }
+  setCountLabel(record, input_count);
   WindowDecision decision =
       decideWindow(policy, facts.target, window, facts.input_tokens, max_new_tokens);
   switch (decision.action) {
@@ -240,7 +303,9 @@ sdk::Response BudgetLink::roundTrip(sdk::Request& request, sdk::Next& next) {
       return reject(request, facts, Outcome::kRejectedContext, decision.reason,
                     sdk::ErrorInfo{HFC_ERROR_BUDGET_EXCEEDED, 400, decision.message, -1, -1});
     case WindowDecision::Action::kFallback:
-      return reject(request, facts, Outcome::kRejectedContext, "context_overflow",
+      // The fallback link above sends the request on and writes its own record, so this one
+      // records rerouted rather than rejected.
+      return reject(request, facts, Outcome::kRerouted, "context_overflow",
                     sdk::ErrorInfo{HFC_ERROR_CONTEXT_OVERFLOW, 400, decision.message, -1, -1});
     case WindowDecision::Action::kClamp:
       request.log(HFC_LOG_INFO, kLogger,
@@ -264,7 +329,7 @@ sdk::Response BudgetLink::roundTrip(sdk::Request& request, sdk::Next& next) {
     if (max_new_tokens) {
       output_limit = *max_new_tokens;
     } else if (window > 0) {
-      output_limit = window - facts.input_tokens;
+      output_limit = remainingWindow(window, facts.input_tokens);
     }
   }
   switch (policy.output_count) {
@@ -284,9 +349,12 @@ sdk::Response BudgetLink::roundTrip(sdk::Request& request, sdk::Next& next) {
     // Without max_new_tokens the output may fill the rest of the window; with an unknown
     // window only the input is reserved, and the settlement charges the rest afterwards.
     const int64_t output_reserve =
-        max_new_tokens ? *max_new_tokens : (window > 0 ? window - facts.input_tokens : 0);
-    auto reserved = state_->ledger->reserve(facts.key_id, facts.tenant,
-                                            facts.input_tokens + output_reserve, unixSeconds());
+        max_new_tokens ? *max_new_tokens : remainingWindow(window, facts.input_tokens);
+    // Saturated and capped, because an unchecked max_new_tokens (unknown window) can be near
+    // INT64_MAX, and a wrapped sum would reserve a negative count and pass every budget.
+    auto reserved = state_->ledger->reserve(
+        facts.key_id, facts.tenant, ledgerTokens(addTokens(facts.input_tokens, output_reserve)),
+        unixSeconds());
     if (Rejection* rejection = std::get_if<Rejection>(&reserved)) {
       sdk::metricAdd("hfchain_budget_rejected_budget_total",
                      "budget=\"" + labelValue(rejection->rule) + "\"");

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -616,6 +617,313 @@ TEST_F(BudgetIntegrationTest, AuditTotalsMatchRequests) {
   EXPECT_EQ(rejected, 1);
   EXPECT_EQ(output_tokens, 20);
   EXPECT_NEAR(cost_usd, 4 * (input * 1.0 + 5 * 2.0) / 1e6, 1e-12);
+}
+
+// Returns the audit records of `path`, one JSON object per line.
+std::vector<json> auditRecords(const std::filesystem::path& path) {
+  std::vector<json> records;
+  std::istringstream lines(readFile(path));
+  std::string line;
+  while (std::getline(lines, line)) records.push_back(json::parse(line));
+  return records;
+}
+
+// A TGI /generate response of `tokens` space-separated words, as one JSON body.
+json tgiGenerateBody(int tokens) {
+  std::string text;
+  for (int i = 0; i < tokens; ++i) text += " word" + std::to_string(i);
+  json body = {{"generated_text", text},
+               {"details", {{"finish_reason", "length"}, {"generated_tokens", tokens}}}};
+  return {{"status", 200},
+          {"headers", {{"content-type", "application/json"}}},
+          {"chunks", {{{"text", body.dump()}}}},
+          {"end", "close"},
+          {"repeat", true}};
+}
+
+TEST_F(BudgetIntegrationTest, InvalidMaxNewTokensRejected) {
+  REQUIRE_TOKENIZER();
+  startUpstreams({{"up", {tgiStream({"1"})}}});
+  engine_ = makeEngine(budgetConfig(upstreams_->find("up")->baseUrl(), "{}"));
+  ASSERT_TRUE(engine_);
+  const std::vector<std::pair<std::string, json>> cases = {{"max_new_tokens", 0},
+                                                           {"max_new_tokens", -5},
+                                                           {"max_new_tokens", 2.5},
+                                                           {"max_new_tokens", "8"},
+                                                           {"max_new_tokens", json::array()},
+                                                           {"max_tokens", 0},
+                                                           {"max_tokens", -1},
+                                                           {"max_tokens", 1.5}};
+  for (const auto& [name, value] : cases) {
+    SCOPED_TRACE(name + " " + value.dump());
+    Request request;
+    request.inputs = "Count to five.";
+    request.parameters[name] = value;
+    Generation result = engine_->generate(request);
+    EXPECT_EQ(result.error.cls, ErrorClass::kInvalidRequest) << result.error.describe();
+    EXPECT_EQ(result.error.http_status, 400);
+    EXPECT_NE(
+        result.error.message.find(name + " must be an integer of at least 1, got " + value.dump()),
+        std::string::npos)
+        << result.error.message;
+  }
+  EXPECT_EQ(upstreams_->find("up")->requestCount(), 0u);
+}
+
+TEST_F(BudgetIntegrationTest, Int64MaxNewTokensIsCheckedWithoutOverflow) {
+  REQUIRE_TOKENIZER();
+  startUpstreams({{"small", {tgiStream({"a"})}}, {"open", {tgiStream({"a"})}}});
+  const std::string huge = "9223372036854775807";
+  engine_ = makeEngine("targets:\n" + target("small", "tgi", 64) + target("open", "tgi", 0) +
+                       "default_target: small\n"
+                       "chain:\n  - link: budget\n    settings:\n"
+                       "      on_context_overflow: reject\n"
+                       "      targets: {open: {on_context_overflow: clamp}}\n"
+                       "      budgets: [{name: all, scope: global, limit_tokens: 1000}]\n");
+  ASSERT_TRUE(engine_);
+  Request request;
+  request.inputs = "The quick brown fox jumps over the lazy dog.";
+  request.parameters["max_new_tokens"] = json::parse(huge);
+
+  // reject: the window check does not wrap.
+  Generation rejected = engine_->generate(request);
+  EXPECT_EQ(rejected.error.cls, ErrorClass::kBudgetExceeded) << rejected.error.describe();
+  EXPECT_EQ(rejected.error.http_status, 400);
+  EXPECT_NE(rejected.error.message.find("max_new_tokens " + huge), std::string::npos)
+      << rejected.error.message;
+  EXPECT_EQ(upstreams_->find("small")->requestCount(), 0u);
+
+  // An unknown window leaves max_new_tokens unchecked, and the reservation must not wrap.
+  request.target = "open";
+  Generation over_budget = engine_->generate(request);
+  EXPECT_EQ(over_budget.error.cls, ErrorClass::kBudgetExceeded) << over_budget.error.describe();
+  EXPECT_EQ(over_budget.error.http_status, 429);
+  EXPECT_EQ(upstreams_->find("open")->requestCount(), 0u);
+
+  // A value above INT64_MAX is read as INT64_MAX, not as a negative number.
+  request.parameters["max_new_tokens"] = json::parse("18446744073709551615");
+  EXPECT_EQ(engine_->generate(request).error.http_status, 429);
+  EXPECT_EQ(upstreams_->find("open")->requestCount(), 0u);
+}
+
+TEST_F(BudgetIntegrationTest, Int64MaxNewTokensIsClamped) {
+  REQUIRE_TOKENIZER();
+  startUpstreams({{"small", {tgiStream({"a"})}}});
+  engine_ = makeEngine("targets:\n" + target("small", "tgi", 64) +
+                       "chain:\n  - link: budget\n    settings: {on_context_overflow: clamp, "
+                       "budgets: [{name: all, scope: global, limit_tokens: 1000}]}\n");
+  ASSERT_TRUE(engine_);
+  Request request;
+  request.inputs = "The quick brown fox jumps over the lazy dog.";
+  request.parameters["max_new_tokens"] = std::numeric_limits<int64_t>::max();
+  const int64_t input = static_cast<int64_t>(llama3().count(request.inputs, true));
+  Generation result = engine_->generate(request);
+  ASSERT_TRUE(result.ok()) << result.error.describe();
+  json body = receivedBody("small");
+  EXPECT_EQ(body["parameters"]["max_new_tokens"], 64 - input) << body.dump();
+}
+
+TEST_F(BudgetIntegrationTest, NonStreamGenerateCutAtOutputLimit) {
+  REQUIRE_TOKENIZER();
+  // The upstream ignores max_new_tokens and returns 100 words in one /generate body.
+  startUpstreams({{"up", {tgiGenerateBody(100)}}});
+  const std::filesystem::path audit = dir_ / "audit.jsonl";
+  engine_ =
+      makeEngine(budgetConfig(upstreams_->find("up")->baseUrl(),
+                              "{enforce_max_output_tokens: true, audit_file: " + audit.string() +
+                                  ", budgets: [{name: all, scope: global, limit_tokens: "
+                                  "100000}]}"));
+  ASSERT_TRUE(engine_);
+  Request request;
+  request.inputs = "Count to five.";
+  request.parameters["max_new_tokens"] = 5;
+  request.stream = false;
+  const int64_t input = static_cast<int64_t>(llama3().count(request.inputs, true));
+
+  Response response = engine_->stream(request);
+  ASSERT_TRUE(response.ok()) << response.error.describe();
+  const std::string* header = response.headers.find("x-hfchain-output-limit");
+  ASSERT_NE(header, nullptr);
+  EXPECT_EQ(*header, "5");
+  Generation result = collect(std::move(response));
+  ASSERT_TRUE(result.ok()) << result.error.describe();
+  ASSERT_EQ(upstreams_->find("up")->requestCount(), 1u);
+  EXPECT_EQ(upstreams_->find("up")->requests()[0].path, "/generate");
+  EXPECT_EQ(result.finish_reason, "length");
+  const int64_t delivered = static_cast<int64_t>(llama3().count(result.text, false));
+  EXPECT_LE(delivered, 5) << result.text;
+  EXPECT_GE(delivered, 4) << result.text;
+  EXPECT_EQ(result.text.rfind(" word0", 0), 0u) << result.text;
+  EXPECT_EQ(result.usage.completion_tokens, delivered);
+  EXPECT_EQ(Metrics::global().value("hfchain_budget_used_tokens",
+                                    "budget=\"all\",scope=\"global\",value=\"\""),
+            static_cast<double>(input + delivered));
+  engine_.reset();
+
+  std::vector<json> records = auditRecords(audit);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["outcome"], "length_cut");
+}
+
+const std::string kGemma3Dir = HFCHAIN_TOKENIZER_CACHE_DIR "/gemma3";
+
+#define REQUIRE_GEMMA3()                                                                \
+  if (!std::filesystem::exists(kGemma3Dir + "/tokenizer.json") ||                       \
+      !std::filesystem::exists(kGemma3Dir + "/tokenizer_config.json")) {                \
+    GTEST_SKIP() << "tokenizer files missing in " << kGemma3Dir                         \
+                 << "; run scripts/fetch-tokenizers.sh to fetch the Gemma 3 tokenizer"; \
+  }
+
+// A config with one OpenAI target "chat" counted with the Gemma 3 tokenizer and template.
+std::string gemmaConfig(const std::string& base_url, int64_t window, const std::string& audit) {
+  return "targets:\n  chat:\n    protocol: openai\n    base_url: " + base_url +
+         "/v1\n    context_window: " + std::to_string(window) + "\n    tokenizer: " + kGemma3Dir +
+         "/tokenizer.json\n    timeouts: {connect_ms: 1000, total_ms: 10000}\n"
+         "chain:\n  - link: budget\n    settings: {on_context_overflow: truncate, audit_file: " +
+         audit + "}\n";
+}
+
+TEST_F(BudgetIntegrationTest, TruncateGemmaKeepsRolesAlternating) {
+  REQUIRE_GEMMA3();
+  startUpstreams({{"chat", {openaiStream({"fine"})}}});
+  const std::filesystem::path audit = dir_ / "audit.jsonl";
+  engine_ = makeEngine(gemmaConfig(upstreams_->find("chat")->baseUrl(), 300, audit.string()));
+  ASSERT_TRUE(engine_);
+  Request request;
+  request.messages.push_back({"system", "You are terse."});
+  for (int i = 0; i < 12; ++i) {
+    request.messages.push_back(
+        {"user", "Question " + std::to_string(i) + ": what is " + std::to_string(i) + " + 1?"});
+    request.messages.push_back({"assistant", "It is " + std::to_string(i + 1) + ", as " +
+                                                 std::to_string(i) +
+                                                 " + 1 = " + std::to_string(i + 1) + "."});
+  }
+  request.messages.push_back({"user", "And what is 12 + 1?"});
+  // Room for the input varies with max_new_tokens, so several limits meet odd and even
+  // message boundaries.
+  for (int max_new : {50, 61, 75, 90, 110, 130}) {
+    SCOPED_TRACE("max_new_tokens " + std::to_string(max_new));
+    request.parameters["max_new_tokens"] = max_new;
+    const size_t index = upstreams_->find("chat")->requestCount();
+    Generation result = engine_->generate(request);
+    ASSERT_TRUE(result.ok()) << result.error.describe();
+    json body = receivedBody("chat", index);
+    ASSERT_TRUE(body.contains("messages")) << body.dump();
+    const json& messages = body["messages"];
+    ASSERT_GE(messages.size(), 2u);
+    ASSERT_LT(messages.size(), request.messages.size());
+    EXPECT_EQ(messages[0]["role"], "system");
+    for (size_t i = 1; i < messages.size(); ++i) {
+      EXPECT_EQ(messages[i]["role"], i % 2 == 1 ? "user" : "assistant") << body.dump();
+    }
+    EXPECT_EQ(messages.back()["content"], "And what is 12 + 1?");
+  }
+  engine_.reset();
+  for (const json& record : auditRecords(audit)) {
+    EXPECT_EQ(record["input_count_method"], "tokenizer") << record.dump();
+    EXPECT_EQ(record["input_count_note"], "") << record.dump();
+  }
+}
+
+TEST_F(BudgetIntegrationTest, TruncatedRecordCarriesFinalCountMethod) {
+  REQUIRE_GEMMA3();
+  startUpstreams({{"chat", {openaiStream({"fine"})}}});
+  const std::filesystem::path audit = dir_ / "audit.jsonl";
+  engine_ = makeEngine(gemmaConfig(upstreams_->find("chat")->baseUrl(), 120, audit.string()));
+  ASSERT_TRUE(engine_);
+  std::string long_text;
+  for (int i = 0; i < 40; ++i) long_text += "word" + std::to_string(i) + " ";
+  Request request;
+  // Two user messages in a row: Gemma's template raises, so the first count is an estimate.
+  // Dropping the oldest turn makes the chat alternate, and the template renders it.
+  request.messages = {{"system", "You are terse."},
+                      {"user", "First: " + long_text},
+                      {"user", "Second question?"},
+                      {"assistant", "Second answer."},
+                      {"user", "Third question?"}};
+  request.parameters["max_new_tokens"] = 40;
+  Generation result = engine_->generate(request);
+  ASSERT_TRUE(result.ok()) << result.error.describe();
+  ASSERT_EQ(receivedBody("chat")["messages"].size(), 4u) << receivedBody("chat").dump();
+  engine_.reset();
+  std::vector<json> records = auditRecords(audit);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["input_count_method"], "tokenizer") << records[0].dump();
+  EXPECT_EQ(records[0]["input_count_note"], "") << records[0].dump();
+}
+
+TEST_F(BudgetIntegrationTest, AuditNoteIsCapped) {
+  REQUIRE_TOKENIZER();
+  startUpstreams({{"chat", {openaiStream({"fine"})}}});
+  // A chat template whose error message quotes the message content.
+  const std::filesystem::path config = dir_ / "tokenizer_config.json";
+  {
+    std::ofstream file(config);
+    file << json{{"chat_template",
+                  "{{ raise_exception('cannot render: ' + messages[0]['content']) }}"}}
+                .dump();
+  }
+  const std::filesystem::path audit = dir_ / "audit.jsonl";
+  engine_ = makeEngine("targets:\n  chat:\n    protocol: openai\n    base_url: " +
+                       upstreams_->find("chat")->baseUrl() + "/v1\n    tokenizer: " + kTokenizer +
+                       "\n    chat_template: " + config.string() +
+                       "\n    timeouts: {connect_ms: 1000, total_ms: 10000}\n"
+                       "chain:\n  - link: budget\n    settings: {audit_file: " +
+                       audit.string() + "}\n");
+  ASSERT_TRUE(engine_);
+  std::string secret_tail = "PRIVATE-END-OF-PROMPT";
+  std::string content;
+  for (int i = 0; i < 60; ++i) content += "caf\xC3\xA9 ";
+  content += secret_tail;
+  Request request;
+  request.messages = {{"user", content}};
+  request.parameters["max_new_tokens"] = 5;
+  Generation result = engine_->generate(request);
+  ASSERT_TRUE(result.ok()) << result.error.describe();
+  engine_.reset();
+  std::vector<json> records = auditRecords(audit);
+  ASSERT_EQ(records.size(), 1u);
+  const std::string note = records[0]["input_count_note"];
+  EXPECT_EQ(records[0]["input_count_method"], "estimate");
+  EXPECT_NE(note.find("cannot render"), std::string::npos) << note;
+  EXPECT_LE(note.size(), 203u) << note;
+  EXPECT_EQ(note.substr(note.size() - 3), "\xE2\x80\xA6") << note;
+  EXPECT_EQ(note.find(secret_tail), std::string::npos) << note;
+  EXPECT_TRUE(Tokenizer::isValidUtf8(note)) << note;
+}
+
+TEST_F(BudgetIntegrationTest, FallbackWritesReroutedRecord) {
+  REQUIRE_TOKENIZER();
+  startUpstreams({{"small", {tgiStream({"small"})}}, {"big", {tgiStream({"big"})}}});
+  const std::filesystem::path audit = dir_ / "audit.jsonl";
+  engine_ =
+      makeEngine("targets:\n" + target("small", "tgi", 32) + target("big", "tgi", 8192) +
+                 "default_target: small\n"
+                 "chain:\n"
+                 "  - link: fallback\n"
+                 "    settings:\n"
+                 "      tiers:\n"
+                 "        - {name: small, targets: [small], on: {class: [context_overflow]}}\n"
+                 "        - {name: big, targets: [big]}\n"
+                 "  - link: budget\n"
+                 "    settings: {on_context_overflow: fallback, audit_file: " +
+                 audit.string() + "}\n");
+  ASSERT_TRUE(engine_);
+  Request request;
+  for (int i = 0; i < 20; ++i) request.inputs += "several words of context ";
+  request.parameters["max_new_tokens"] = 16;
+  Generation result = engine_->generate(request);
+  ASSERT_TRUE(result.ok()) << result.error.describe();
+  EXPECT_EQ(result.text, "big");
+  engine_.reset();
+
+  std::vector<json> records = auditRecords(audit);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0]["outcome"], "rerouted");
+  EXPECT_EQ(records[0]["target"], "small");
+  EXPECT_EQ(records[1]["outcome"], "ok");
+  EXPECT_EQ(records[1]["target"], "big");
+  EXPECT_EQ(records[0]["request_id"], records[1]["request_id"]);
 }
 
 }  // namespace
