@@ -63,8 +63,12 @@ std::string openError(const std::string& path, int error) {
 
 std::optional<double> auditCost(const PriceTable& prices, const AuditRecord& record,
                                 int64_t streamed_output_tokens) {
-  if (record.outcome == Outcome::kRejectedBudget || record.outcome == Outcome::kRejectedContext)
+  // None of these was sent to its target: a rerouted request is sent elsewhere, and that
+  // attempt writes a record of its own with the cost.
+  if (record.outcome == Outcome::kRejectedBudget || record.outcome == Outcome::kRejectedContext ||
+      record.outcome == Outcome::kRerouted) {
     return 0.0;
+  }
   return prices.cost(record.model, record.input_tokens.value_or(record.input_tokens_estimated),
                      record.output_tokens.value_or(streamed_output_tokens));
 }

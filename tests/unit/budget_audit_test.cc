@@ -133,6 +133,10 @@ TEST(AuditCost, UsesReportedUsageElseEstimates) {
   EXPECT_DOUBLE_EQ(*auditCost(table, record, 1'000'000), 4.0);
   record.outcome = Outcome::kRejectedBudget;
   EXPECT_EQ(*auditCost(table, record, 0), 0.0);
+  record.outcome = Outcome::kRejectedContext;
+  EXPECT_EQ(*auditCost(table, record, 0), 0.0);
+  record.outcome = Outcome::kRerouted;
+  EXPECT_EQ(*auditCost(table, record, 0), 0.0);
   record.outcome = Outcome::kOk;
   record.model = "unpriced";
   EXPECT_FALSE(auditCost(table, record, 0).has_value());
