@@ -2,15 +2,18 @@
 #include "ledger.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -49,6 +52,56 @@ std::string formatDuration(int64_t seconds) {
 }
 
 std::string errnoText(int error) { return std::strerror(error); }
+
+// Adds two counts of 0 or more, stopping at INT64_MAX. Sets `overflowed` when it stopped.
+int64_t addSaturated(int64_t a, int64_t b, bool& overflowed) {
+  int64_t sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) {
+    overflowed = true;
+    return std::numeric_limits<int64_t>::max();
+  }
+  return sum;
+}
+
+int64_t addSaturated(int64_t a, int64_t b) {
+  bool overflowed = false;
+  return addSaturated(a, b, overflowed);
+}
+
+// Returns "" when `path` is missing or a regular file (following symlinks), else why the
+// ledger must not read or write it.
+std::string notARegularFile(const std::string& path, int& stat_errno) {
+  struct stat info {};
+  stat_errno = 0;
+  if (::stat(path.c_str(), &info) != 0) {
+    stat_errno = errno;
+    return "";
+  }
+  if (S_ISREG(info.st_mode)) return "";
+  const std::string kind = S_ISDIR(info.st_mode) ? "is a directory" : "is not a regular file";
+  return "budget state file " + path + " " + kind +
+         "; set state_file to the path of a file, e.g. " +
+         (S_ISDIR(info.st_mode) ? path + "/budget-state.json"
+                                : "/var/lib/hfchain/budget-state.json") +
+         ". Until then budgets are counted in memory only and nothing is written there";
+}
+
+// Reads a window start; a value above INT64_MAX is returned as INT64_MAX, which is in the
+// future for any clock.
+int64_t readStart(const nlohmann::json& start) {
+  if (start.is_number_unsigned() &&
+      start.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    return std::numeric_limits<int64_t>::max();
+  return start.get<int64_t>();
+}
+
+bool isValidCount(const nlohmann::json& count) {
+  if (count.is_number_unsigned())
+    return count.get<uint64_t>() <= static_cast<uint64_t>(kMaxStateTokens);
+  if (!count.is_number_integer()) return false;
+  const int64_t value = count.get<int64_t>();
+  return value >= 0 && value <= kMaxStateTokens;
+}
 
 bool writeAll(int fd, const std::string& text) {
   size_t done = 0;
@@ -140,7 +193,12 @@ std::variant<Reservation, Rejection> Ledger::reserve(std::string_view key_id,
       if (auto window = bucket->second.find(hold.window_start); window != bucket->second.end())
         current = window->second;
     }
-    if (current.settled + current.reserved + tokens > rule.limit_tokens) {
+    bool overflowed = false;
+    const int64_t total = addSaturated(addSaturated(current.settled, current.reserved, overflowed),
+                                       tokens, overflowed);
+    // A sum that does not fit in int64_t exceeds every limit. Only accepted reservations add
+    // to the reserved count, so that count cannot overflow either.
+    if (overflowed || total > rule.limit_tokens) {
       return Rejection{rule.name,         rule.scope,
                        hold.scope_value,  current.settled,
                        current.reserved,  tokens,
@@ -166,8 +224,9 @@ void Ledger::settle(const Reservation& reservation, int64_t actual_tokens, int64
       if (bucket == buckets_.end()) continue;
       auto window = bucket->second.find(hold.window_start);
       if (window == bucket->second.end()) continue;
-      window->second.reserved -= pending->second.tokens;
-      window->second.settled += actual_tokens;
+      window->second.reserved =
+          std::max<int64_t>(window->second.reserved - pending->second.tokens, 0);
+      window->second.settled = addSaturated(window->second.settled, actual_tokens);
     }
     pending_.erase(pending);
     ++generation_;
@@ -184,7 +243,7 @@ int64_t Ledger::used(std::string_view rule_name, std::string_view scope_value,
     if (bucket == buckets_.end()) return 0;
     auto window = bucket->second.find(windowStart(rules_[i], now_unix_s));
     if (window == bucket->second.end()) return 0;
-    return window->second.settled + window->second.reserved;
+    return addSaturated(window->second.settled, window->second.reserved);
   }
   return 0;
 }
@@ -233,7 +292,9 @@ std::string Ledger::serializeLocked() const {
         if (window.settled <= 0) continue;
         nlohmann::json& entry = windows[start];
         if (entry.is_null()) entry = {{"start", start}, {"used", nlohmann::json::object()}};
-        entry["used"][key.scope_value] = window.settled;
+        // A settled count above the bound that load() accepts is written as the bound, so the
+        // file stays loadable and the count still exceeds every limit.
+        entry["used"][key.scope_value] = std::min(window.settled, kMaxStateTokens);
       }
     }
     nlohmann::json list = nlohmann::json::array();
@@ -248,38 +309,59 @@ std::string Ledger::serializeLocked() const {
 
 std::string Ledger::load(int64_t now_unix_s) {
   if (state_file_.empty()) return "";
-  std::error_code missing;
-  if (!std::filesystem::exists(state_file_, missing) && !missing) return "";
-  std::ifstream in(state_file_, std::ios::binary);
+  int stat_errno = 0;
+  if (std::string error = notARegularFile(state_file_, stat_errno); !error.empty()) {
+    std::lock_guard writer(flush_mutex_);
+    not_a_file_error_ = error;
+    return error;
+  }
+  if (stat_errno == ENOENT) return "";
+  if (stat_errno != 0) {
+    return "budget state file " + state_file_ + " cannot be inspected (" + errnoText(stat_errno) +
+           "); check the path and the permissions of its folders. Budgets start empty";
+  }
   std::string problem;
   std::string text;
+  std::vector<std::string> dropped;
+  std::ifstream in(state_file_, std::ios::binary);
   if (!in) {
     problem = "cannot be read (" + errnoText(errno) + ")";
   } else {
     std::ostringstream buffer;
     buffer << in.rdbuf();
     text = buffer.str();
+    std::lock_guard lock(mutex_);
+    problem = applyStateLocked(text, now_unix_s, dropped);
+    if (!problem.empty()) buckets_.clear();
   }
   if (problem.empty()) {
-    std::lock_guard lock(mutex_);
-    problem = applyStateLocked(text, now_unix_s);
-    if (problem.empty()) return "";
-    buckets_.clear();
+    if (dropped.empty()) return "";
+    std::string list;
+    constexpr size_t kListed = 5;
+    for (size_t i = 0; i < dropped.size() && i < kListed; ++i)
+      list += (i == 0 ? "" : "; ") + dropped[i];
+    if (dropped.size() > kListed)
+      list += "; and " + std::to_string(dropped.size() - kListed) + " more";
+    return "budget state file " + state_file_ + ": dropped " + std::to_string(dropped.size()) +
+           " window" + (dropped.size() == 1 ? "" : "s") + " (" + list +
+           "), loaded the other counts. Check the system clock, and do not edit the file by hand";
   }
-  // Keep the bad file for inspection; otherwise the next write would replace it.
-  const std::string aside = state_file_ + ".corrupt";
-  std::error_code rename_error;
-  std::filesystem::rename(state_file_, aside, rename_error);
-  std::string where = rename_error ? "; it could not be moved aside to " + aside + " (" +
-                                         rename_error.message() +
-                                         "), so move or delete it before the next write"
-                                   : "; it was moved to " + aside;
-  return "budget state file " + state_file_ + " " + problem + where +
-         ". Budgets start empty; restore a good copy to keep the used counts, or delete the "
-         "file to silence this message";
+  // The file stays where it is until the first write, so that a run that never settles
+  // (`hfchain check`, say) changes nothing on disk.
+  {
+    std::lock_guard writer(flush_mutex_);
+    move_aside_before_write_ = true;
+  }
+  return "budget state file " + state_file_ + " " + problem +
+         ". Budgets start empty. The file is kept: the first write of new counts moves it to " +
+         state_file_ +
+         ".corrupt (or .corrupt.1, .corrupt.2, ... when that exists). To keep the "
+         "used counts, stop hfchain and restore a good copy; to silence this message, delete "
+         "the file";
 }
 
-std::string Ledger::applyStateLocked(const std::string& text, int64_t now_unix_s) {
+std::string Ledger::applyStateLocked(const std::string& text, int64_t now_unix_s,
+                                     std::vector<std::string>& dropped) {
   nlohmann::json state = nlohmann::json::parse(text, nullptr, false);
   if (state.is_discarded()) return "is not valid JSON (truncated or corrupt)";
   if (!state.is_object() || !state.contains("version"))
@@ -305,22 +387,68 @@ std::string Ledger::applyStateLocked(const std::string& text, int64_t now_unix_s
           !window["used"].is_object())
         return "has an invalid window in " + where + ": expected {\"start\":N,\"used\":{...}}";
       for (const auto& [value, count] : window["used"].items()) {
-        if (!count.is_number_integer() || count.get<int64_t>() < 0)
-          return "has an invalid count for \"" + value + "\" in " + where +
-                 ": expected a whole number of tokens";
+        if (!isValidCount(count))
+          return "has an invalid count " + count.dump() + " for \"" + value + "\" in " + where +
+                 ": expected a whole number of tokens from 0 to " + withThousands(kMaxStateTokens);
       }
       if (!matches) continue;
-      const int64_t start = window["start"].get<int64_t>();
-      if (start % rule->window_seconds != 0 || start + rule->window_seconds <= now_unix_s) continue;
+      const int64_t start = readStart(window["start"]);
+      const std::string window_name = "window " + window["start"].dump() + " of " + where;
+      // A start after now comes from a clock that was ahead or from an edited file. Counting
+      // it would charge a window that has not begun.
+      if (start > now_unix_s) {
+        dropped.push_back(window_name + " starts in the future (now " + std::to_string(now_unix_s) +
+                          ")");
+        continue;
+      }
+      if (start % rule->window_seconds != 0) {
+        dropped.push_back(window_name + " is not a multiple of window_seconds " +
+                          std::to_string(rule->window_seconds));
+        continue;
+      }
+      if (start + rule->window_seconds <= now_unix_s) continue;
       const size_t index = static_cast<size_t>(rule - rules_.begin());
-      for (const auto& [value, count] : window["used"].items())
-        buckets_[{index, value}][start].settled += count.get<int64_t>();
+      for (const auto& [value, count] : window["used"].items()) {
+        int64_t& settled = buckets_[{index, value}][start].settled;
+        settled = addSaturated(settled, count.get<int64_t>());
+      }
     }
   }
   return "";
 }
 
-std::string Ledger::writeStateFile(const std::string& text) const {
+std::string Ledger::moveAsideLocked() {
+  // The first free name, so that an earlier backup is never replaced. renameat2 with
+  // RENAME_NOREPLACE makes the check and the move one step.
+  constexpr int kMaxBackups = 1000;
+  for (int n = 0; n < kMaxBackups; ++n) {
+    const std::string aside = state_file_ + ".corrupt" + (n == 0 ? "" : "." + std::to_string(n));
+    if (::renameat2(AT_FDCWD, state_file_.c_str(), AT_FDCWD, aside.c_str(), RENAME_NOREPLACE) == 0)
+      return "";
+    // Some file systems do not support RENAME_NOREPLACE; a hard link also fails on an
+    // existing name, and removing the old name then completes the move.
+    if (errno == EINVAL && ::link(state_file_.c_str(), aside.c_str()) == 0) {
+      ::unlink(state_file_.c_str());
+      return "";
+    }
+    if (errno == EEXIST) continue;
+    // The file is gone already (the operator removed it), so there is nothing to keep.
+    if (errno == ENOENT) return "";
+    return "cannot move the unreadable budget state file " + state_file_ + " aside to " + aside +
+           " (" + errnoText(errno) +
+           "), so it was not replaced; move or delete it, or check the folder's permissions";
+  }
+  return "cannot move the unreadable budget state file " + state_file_ + " aside: " + state_file_ +
+         ".corrupt to .corrupt." + std::to_string(kMaxBackups - 1) +
+         " all exist; delete old backups";
+}
+
+std::string Ledger::writeStateFile(const std::string& text) {
+  if (!not_a_file_error_.empty()) return not_a_file_error_;
+  // The path may have become a directory or a device since load(); rename() would replace a
+  // device or a FIFO.
+  int stat_errno = 0;
+  if (std::string error = notARegularFile(state_file_, stat_errno); !error.empty()) return error;
   static std::atomic<uint64_t> temp_counter{0};
   const std::string temp = state_file_ + ".tmp." + std::to_string(::getpid()) + "." +
                            std::to_string(temp_counter.fetch_add(1));
@@ -345,6 +473,13 @@ std::string Ledger::writeStateFile(const std::string& text) const {
     return message;
   }
   if (::close(fd) != 0) return fail("close " + temp);
+  if (move_aside_before_write_) {
+    if (std::string error = moveAsideLocked(); !error.empty()) {
+      ::unlink(temp.c_str());
+      return error;
+    }
+    move_aside_before_write_ = false;
+  }
   if (::rename(temp.c_str(), state_file_.c_str()) != 0) return fail("rename " + temp);
   // The rename itself is durable only once the folder is synced.
   std::string folder = std::filesystem::path(state_file_).parent_path().string();

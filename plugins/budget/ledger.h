@@ -16,6 +16,11 @@ namespace hfchain::plugins::budget {
 
 enum class Scope { kGlobal, kTenant, kKey };
 
+// The largest token count a state file may hold for one scope value and window. It is far
+// above any limit the config accepts (10^12), so a count clamped to it still exceeds every
+// limit, and far below INT64_MAX, so sums of a few such counts cannot overflow.
+constexpr int64_t kMaxStateTokens = 1'000'000'000'000'000;
+
 // Returns "global", "tenant" or "key", the spelling used in the state file.
 const char* scopeName(Scope scope);
 
@@ -81,29 +86,37 @@ class Ledger {
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
-  // Reads the state file. Returns "" on success or when the file does not exist; otherwise an
-  // error naming the file and the fix. An unreadable or invalid file is renamed to
-  // `<state_file>.corrupt` so that the next write does not destroy it, and the ledger starts
-  // empty. Rules no longer configured, rules whose window length changed and windows that
-  // have ended are ignored. Call it once, before the first reserve().
+  // Reads the state file; it never moves, writes or deletes anything. Returns "" on success
+  // or when the file does not exist; otherwise a message naming the file and the fix:
+  // - a path that is not a regular file (a directory, say): the ledger counts in memory
+  //   only and every write returns this error, so nothing is written over that path;
+  // - a file that cannot be read or parsed, or contains a count outside 0..kMaxStateTokens: the
+  //   ledger starts empty, and its first write moves the file aside to the first free name
+  //   of `<state_file>.corrupt`, `<state_file>.corrupt.1`, ... before replacing it;
+  // - windows whose start is in the future or not a multiple of the rule's window length:
+  //   they are dropped, the rest is loaded and the message lists the dropped windows.
+  // Rules no longer configured, rules whose scope or window length changed and windows that
+  // have ended are ignored silently. Call it once, before the first reserve().
   std::string load(int64_t now_unix_s);
 
   // Reserves `tokens` (negative counts as 0) in the current window of every rule, or of none:
   // a rule whose settled + reserved + requested tokens would exceed its limit rejects the
-  // whole reservation and nothing is held.
+  // whole reservation and nothing is held. A sum above INT64_MAX counts as exceeding it.
   std::variant<Reservation, Rejection> reserve(std::string_view key_id, std::string_view tenant,
                                                int64_t tokens, int64_t now_unix_s);
 
   // Replaces the reservation by `actual_tokens` (negative counts as 0), above or below what
-  // was reserved. Each reservation is settled once: a second call, or a call for a
-  // reservation this ledger did not make, does nothing. A window that has rolled over since
-  // the reservation is still charged while the ledger keeps it, which is until one more
-  // window length has passed. After that the actual use is charged nowhere.
+  // was reserved; the settled count stops at INT64_MAX instead of wrapping. Each reservation is
+  // settled once: a second call, or a call for a reservation this ledger did not make, does
+  // nothing. A window that has rolled over since the reservation is still charged while the ledger
+  // keeps it, which is until one more window length has passed. After that the actual use is
+  // charged nowhere.
   void settle(const Reservation& reservation, int64_t actual_tokens, int64_t now_unix_s);
 
   // Writes the state file when anything changed since the last write: a temporary file in
   // the same folder, fsync, then rename over the old one, so readers see the old or the new
-  // file, never a partial one. Returns "" or an error naming the file.
+  // file, never a partial one. Returns "" or an error naming the file. A path that is not a
+  // regular file is never written, and the error names it.
   std::string flush();
 
   // Writes the state file a last time and stops writing it, for a ledger that a ledger with
@@ -114,7 +127,8 @@ class Ledger {
   std::string lastFlushError() const;
 
   // Returns settled + reserved tokens of `rule` for `scope_value` in the window that contains
-  // `now_unix_s`; 0 for an unknown rule. Use "" as the scope value of a global rule.
+  // `now_unix_s`, at most INT64_MAX; 0 for an unknown rule. Use "" as the scope value of a global
+  // rule.
   int64_t used(std::string_view rule, std::string_view scope_value, int64_t now_unix_s) const;
 
   // Returns the number of (rule, scope value) buckets held in memory.
@@ -146,9 +160,13 @@ class Ledger {
                          std::string_view tenant) const;
   void sweepLocked(int64_t now_unix_s);
   std::string serializeLocked() const;
-  std::string applyStateLocked(const std::string& text, int64_t now_unix_s);
-  std::string writeStateFile(const std::string& text) const;
-  std::string writeIfChanged();  // requires flush_mutex_
+  // Fills the buckets from the file's text. Returns "" or why the whole file is invalid, and
+  // appends to `dropped` the windows left out for a reason worth reporting.
+  std::string applyStateLocked(const std::string& text, int64_t now_unix_s,
+                               std::vector<std::string>& dropped);
+  std::string writeStateFile(const std::string& text);  // requires flush_mutex_
+  std::string moveAsideLocked();                        // requires flush_mutex_
+  std::string writeIfChanged();                         // requires flush_mutex_
   void flushIfDue(int64_t now_unix_s);
 
   const std::vector<BudgetRule> rules_;
@@ -166,6 +184,9 @@ class Ledger {
   // Serializes writers of the state file; always taken before mutex_, never while holding it.
   std::mutex flush_mutex_;
   bool retired_ = false;  // guarded by flush_mutex_
+  // Set by load() when the file at state_file_ could not be used; guarded by flush_mutex_.
+  bool move_aside_before_write_ = false;  // the file is unreadable and must be kept
+  std::string not_a_file_error_;          // the path is not a regular file, so never write
 };
 
 }  // namespace hfchain::plugins::budget

@@ -1,10 +1,12 @@
 // The budget link's ledger: windows, reservations, concurrency and the state file.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -205,6 +207,44 @@ TEST(Ledger, NegativeCountsAsZero) {
   EXPECT_EQ(ledger.used("daily", "k", kDay), 0);
 }
 
+TEST(Ledger, SumsSaturateInsteadOfWrapping) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  Ledger ledger({rule("daily", Scope::kKey, 1'000'000'000'000)}, "");
+  // A request that reserved little but reports a huge use.
+  Reservation small = reserveOk(ledger, "k", "", 10, kDay);
+  ledger.settle(small, kMax, kDay);
+  EXPECT_EQ(ledger.used("daily", "k", kDay), kMax);
+  Reservation first = reserveOk(ledger, "j", "", 0, kDay);
+  Reservation second = reserveOk(ledger, "j", "", 0, kDay);
+  ledger.settle(first, kMax, kDay);
+  ledger.settle(second, kMax, kDay);
+  EXPECT_EQ(ledger.used("daily", "j", kDay), kMax);
+  // A saturated count rejects every further request...
+  auto result = ledger.reserve("k", "", 1, kDay);
+  ASSERT_TRUE(std::holds_alternative<Rejection>(result));
+  EXPECT_EQ(std::get<Rejection>(result).used, kMax);
+  // ...and a huge request on a used bucket is rejected instead of wrapping below the limit.
+  Reservation some = reserveOk(ledger, "m", "", 100, kDay);
+  EXPECT_TRUE(std::holds_alternative<Rejection>(ledger.reserve("m", "", kMax, kDay)));
+  EXPECT_TRUE(std::holds_alternative<Rejection>(ledger.reserve("m", "", kMax - 50, kDay)));
+  ledger.settle(some, 100, kDay);
+  EXPECT_EQ(ledger.used("daily", "m", kDay), 100);
+}
+
+TEST_F(LedgerFileTest, SaturatedCountIsWrittenAtBound) {
+  {
+    Ledger ledger({rule("daily", Scope::kKey, 100)}, state_);
+    ASSERT_EQ(ledger.load(kDay), "");
+    ledger.settle(reserveOk(ledger, "k", "", 10, kDay), std::numeric_limits<int64_t>::max(), kDay);
+    ASSERT_EQ(ledger.flush(), "");
+  }
+  EXPECT_EQ(nlohmann::json::parse(read(state_))["rules"]["daily"]["windows"][0]["used"]["k"],
+            kMaxStateTokens);
+  Ledger restarted({rule("daily", Scope::kKey, 100)}, state_);
+  ASSERT_EQ(restarted.load(kDay + 1), "");
+  EXPECT_TRUE(std::holds_alternative<Rejection>(restarted.reserve("k", "", 1, kDay + 1)));
+}
+
 TEST(Ledger, SweepDropsIdleKeys) {
   Ledger ledger({rule("minute", Scope::kKey, 100, 60)}, "");
   for (int i = 0; i < 1000; ++i) {
@@ -350,20 +390,102 @@ TEST_F(LedgerFileTest, LoadSkipsRemovedRulesAndEndedWindows) {
   EXPECT_EQ(ledger.bucketCount(), 1u);
 }
 
-TEST_F(LedgerFileTest, TruncatedFileIsMovedAside) {
+TEST_F(LedgerFileTest, TruncatedFileIsKeptUntilFirstWrite) {
   const std::string truncated = R"({"version":1,"rules":{"daily":{"scope":"key","wind)";
   write(truncated);
+  {
+    Ledger ledger({rule("daily", Scope::kKey, 100)}, state_);
+    std::string error = ledger.load(kDay);
+    EXPECT_NE(error.find(state_ + " is not valid JSON"), std::string::npos) << error;
+    EXPECT_NE(error.find("Budgets start empty"), std::string::npos) << error;
+    EXPECT_NE(error.find("moves it to " + state_ + ".corrupt"), std::string::npos) << error;
+    EXPECT_EQ(ledger.used("daily", "k", kDay), 0);
+    // A ledger that never settles, as in `hfchain check`, changes no file.
+  }
+  EXPECT_EQ(read(state_), truncated);
+  EXPECT_FALSE(fs::exists(state_ + ".corrupt"));
+
   Ledger ledger({rule("daily", Scope::kKey, 100)}, state_);
-  std::string error = ledger.load(kDay);
-  EXPECT_NE(error.find(state_ + " is not valid JSON"), std::string::npos) << error;
-  EXPECT_NE(error.find("moved to " + state_ + ".corrupt"), std::string::npos) << error;
-  EXPECT_NE(error.find("Budgets start empty"), std::string::npos) << error;
-  EXPECT_EQ(read(state_ + ".corrupt"), truncated);
-  EXPECT_FALSE(fs::exists(state_));
-  EXPECT_EQ(ledger.used("daily", "k", kDay), 0);
+  EXPECT_NE(ledger.load(kDay), "");
+  EXPECT_EQ(read(state_), truncated);
   ledger.settle(reserveOk(ledger, "k", "", 5, kDay), 5, kDay);
   ASSERT_EQ(ledger.flush(), "");
+  EXPECT_EQ(read(state_ + ".corrupt"), truncated);
   EXPECT_TRUE(nlohmann::json::accept(read(state_)));
+}
+
+TEST_F(LedgerFileTest, NotParsableFileIsNeverTouchedByLoad) {
+  // For example the config file itself named as state_file.
+  const std::string yaml = "targets:\n  hf: {protocol: tgi}\nchain: []\n";
+  write(yaml);
+  {
+    Ledger ledger({rule("daily", Scope::kKey, 100)}, state_);
+    EXPECT_NE(ledger.load(kDay), "");
+    EXPECT_EQ(ledger.flush(), "");
+  }
+  EXPECT_EQ(read(state_), yaml);
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(folder_)) {
+    (void)entry;
+    ++files;
+  }
+  EXPECT_EQ(files, 1);
+}
+
+TEST_F(LedgerFileTest, DirectoryIsAnErrorAndNeverWritten) {
+  const fs::path directory = folder_ / "state-dir";
+  fs::create_directories(directory);
+  std::ofstream(directory / "inside.txt") << "keep";
+  Ledger ledger({rule("daily", Scope::kKey, 100)}, directory.string());
+  std::string error = ledger.load(kDay);
+  EXPECT_NE(error.find(directory.string() + " is a directory"), std::string::npos) << error;
+  EXPECT_NE(error.find("set state_file to the path of a file"), std::string::npos) << error;
+  EXPECT_TRUE(fs::is_directory(directory));
+  EXPECT_FALSE(fs::exists(directory.string() + ".corrupt"));
+
+  // Budgets still count in memory, but no write replaces or moves the directory.
+  ledger.settle(reserveOk(ledger, "k", "", 5, kDay), 5, kDay);
+  EXPECT_EQ(ledger.used("daily", "k", kDay), 5);
+  EXPECT_NE(ledger.lastFlushError().find("is a directory"), std::string::npos)
+      << ledger.lastFlushError();
+  EXPECT_NE(ledger.flush().find("is a directory"), std::string::npos);
+  EXPECT_TRUE(fs::is_directory(directory));
+  EXPECT_EQ(read((directory / "inside.txt").string()), "keep");
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(folder_)) {
+    (void)entry;
+    ++files;
+  }
+  EXPECT_EQ(files, 1);
+}
+
+TEST_F(LedgerFileTest, FifoIsNotARegularFile) {
+  ASSERT_EQ(::mkfifo(state_.c_str(), 0600), 0);
+  Ledger ledger({rule("daily", Scope::kKey, 100)}, state_);
+  // Opening a FIFO for reading would block until a writer comes, so load() must not.
+  std::string error = ledger.load(kDay);
+  EXPECT_NE(error.find(state_ + " is not a regular file"), std::string::npos) << error;
+  ledger.settle(reserveOk(ledger, "k", "", 5, kDay), 5, kDay);
+  EXPECT_NE(ledger.flush().find("is not a regular file"), std::string::npos);
+  EXPECT_TRUE(fs::is_fifo(state_));
+}
+
+TEST_F(LedgerFileTest, EarlierBackupsAreNotOverwritten) {
+  std::ofstream(state_ + ".corrupt") << "first";
+  std::ofstream(state_ + ".corrupt.1") << "second";
+  write("third");
+  Ledger ledger({rule("daily", Scope::kKey, 100)}, state_);
+  EXPECT_NE(ledger.load(kDay), "");
+  ledger.settle(reserveOk(ledger, "k", "", 5, kDay), 5, kDay);
+  ASSERT_EQ(ledger.flush(), "");
+  EXPECT_EQ(read(state_ + ".corrupt"), "first");
+  EXPECT_EQ(read(state_ + ".corrupt.1"), "second");
+  EXPECT_EQ(read(state_ + ".corrupt.2"), "third");
+  EXPECT_TRUE(nlohmann::json::accept(read(state_)));
+  // Only the first write moves the file aside; later writes replace the new state file.
+  ledger.settle(reserveOk(ledger, "k", "", 5, kDay + 1), 5, kDay + 1);
+  ASSERT_EQ(ledger.flush(), "");
+  EXPECT_FALSE(fs::exists(state_ + ".corrupt.3"));
 }
 
 TEST_F(LedgerFileTest, WrongShapeIsRejected) {
@@ -371,23 +493,71 @@ TEST_F(LedgerFileTest, WrongShapeIsRejected) {
     std::string text;
     std::string expected;
   };
+  auto withCount = [](const std::string& count) {
+    return R"({"version":1,"rules":{"daily":{"scope":"key","window_seconds":86400,"windows":[)"
+           R"({"start":1,"used":{"k":)" +
+           count + "}}]}}}";
+  };
   const std::vector<Case> cases = {
       {R"({"version":2,"rules":{}})", "has version 2; this build reads version 1 only"},
       {R"([1,2])", "has no \"version\""},
       {R"({"version":1})", "has no \"rules\" object"},
       {R"({"version":1,"rules":{"daily":{"scope":"key"}}})", "invalid rule \"daily\""},
-      {R"({"version":1,"rules":{"daily":{"scope":"key","window_seconds":86400,"windows":[)"
-       R"({"start":1,"used":{"k":-3}}]}}})",
-       "invalid count for \"k\""},
+      {withCount("-3"), "invalid count -3 for \"k\""},
+      {withCount("9223372036854775807"), "invalid count 9223372036854775807 for \"k\""},
+      {withCount("18446744073709551615"), "invalid count 18446744073709551615 for \"k\""},
+      {withCount("1000000000000001"), "from 0 to 1,000,000,000,000,000"},
+      {withCount("1e20"), "invalid count 1e+20 for \"k\""},
   };
   for (const Case& c : cases) {
     write(c.text);
     Ledger ledger({rule("daily", Scope::kKey, 100)}, state_);
     std::string error = ledger.load(kDay);
     EXPECT_NE(error.find(c.expected), std::string::npos) << c.text << "\n" << error;
-    EXPECT_TRUE(fs::exists(state_ + ".corrupt")) << c.text;
-    fs::remove(state_ + ".corrupt");
+    EXPECT_NE(error.find("Budgets start empty"), std::string::npos) << c.text << "\n" << error;
+    EXPECT_EQ(ledger.used("daily", "k", kDay), 0) << c.text;
+    // load() leaves the file where it is; the first write would move it aside.
+    EXPECT_EQ(read(state_), c.text);
+    EXPECT_FALSE(fs::exists(state_ + ".corrupt")) << c.text;
   }
+}
+
+TEST_F(LedgerFileTest, CountAtBoundIsLoaded) {
+  write(R"({"version":1,"rules":{"daily":{"scope":"key","window_seconds":86400,"windows":[)"
+        R"({"start":)" +
+        std::to_string(kDay) + R"(,"used":{"k":1000000000000000}}]}}})");
+  Ledger ledger({rule("daily", Scope::kKey, 100)}, state_);
+  ASSERT_EQ(ledger.load(kDay), "");
+  EXPECT_EQ(ledger.used("daily", "k", kDay), kMaxStateTokens);
+  EXPECT_TRUE(std::holds_alternative<Rejection>(ledger.reserve("k", "", 1, kDay)));
+}
+
+TEST_F(LedgerFileTest, FutureAndUnalignedWindowsAreDropped) {
+  write(R"({"version":1,"rules":{"daily":{"scope":"key","window_seconds":86400,"windows":[)"
+        R"({"start":)" +
+        std::to_string(kDay) + R"(,"used":{"k":20}},)" + R"({"start":)" +
+        std::to_string(kDay + 86400) + R"(,"used":{"k":30}},)" + R"({"start":)" +
+        std::to_string(kDay + 5) + R"(,"used":{"j":40}},)" +
+        R"({"start":18446744073709551615,"used":{"j":50}}]}}})");
+  Ledger ledger({rule("daily", Scope::kKey, 100)}, state_);
+  std::string error = ledger.load(kDay + 10);
+  EXPECT_NE(error.find("dropped 3 windows"), std::string::npos) << error;
+  EXPECT_NE(error.find("window " + std::to_string(kDay + 86400) +
+                       " of rule \"daily\" starts in the future"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("window 18446744073709551615 of rule \"daily\" starts in the future"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("window " + std::to_string(kDay + 5) +
+                       " of rule \"daily\" is not a multiple of window_seconds 86400"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("loaded the other counts"), std::string::npos) << error;
+  EXPECT_EQ(ledger.used("daily", "k", kDay + 10), 20);
+  EXPECT_EQ(ledger.used("daily", "j", kDay + 10), 0);
+  EXPECT_EQ(ledger.used("daily", "k", kDay + 86400), 0);
+  EXPECT_EQ(ledger.bucketCount(), 1u);
 }
 
 TEST_F(LedgerFileTest, WriteErrorNamesFile) {
