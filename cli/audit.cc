@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -18,6 +19,12 @@ constexpr const char* kAuditUsage =
     "usage: hfchain audit summarize FILE|- [--by key|model|day|tenant|target ...] [--json]";
 const std::vector<std::string> kColumns = {"key", "model", "day", "tenant", "target"};
 
+// Bounds of a valid line. A real request is far below both, and with them a sum of any
+// realistic number of lines fits in int64_t and in a double; Totals still saturates.
+constexpr int64_t kMaxTokens = 1'000'000'000'000'000;  // 10^15 tokens
+constexpr double kMaxCostUsd = 1e12;
+constexpr const char* kTokenRange = "a whole number from 0 to 1000000000000000";
+
 struct Entry {
   std::map<std::string, std::string> columns;  // column name to value
   int64_t input_tokens_estimated = 0;
@@ -26,6 +33,16 @@ struct Entry {
   std::optional<double> cost_usd;
   std::string outcome;
 };
+
+// Adds token counts of 0 or more, stopping at INT64_MAX instead of wrapping.
+int64_t addSaturated(int64_t a, int64_t b, bool& saturated) {
+  int64_t sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) {
+    saturated = true;
+    return std::numeric_limits<int64_t>::max();
+  }
+  return sum;
+}
 
 struct Totals {
   int64_t requests = 0;
@@ -36,12 +53,14 @@ struct Totals {
   int64_t without_usage = 0;  // requests whose input_tokens is null
   int64_t unpriced = 0;       // requests whose cost_usd is null
   std::map<std::string, int64_t> outcomes;
+  bool saturated = false;  // a token sum stopped at INT64_MAX
 
   void add(const Entry& entry) {
     ++requests;
-    input_tokens_estimated += entry.input_tokens_estimated;
-    input_tokens += entry.input_tokens.value_or(0);
-    output_tokens += entry.output_tokens.value_or(0);
+    input_tokens_estimated =
+        addSaturated(input_tokens_estimated, entry.input_tokens_estimated, saturated);
+    input_tokens = addSaturated(input_tokens, entry.input_tokens.value_or(0), saturated);
+    output_tokens = addSaturated(output_tokens, entry.output_tokens.value_or(0), saturated);
     cost_usd += entry.cost_usd.value_or(0);
     without_usage += entry.input_tokens ? 0 : 1;
     unpriced += entry.cost_usd ? 0 : 1;
@@ -57,20 +76,56 @@ bool readString(const nlohmann::json& line, const char* field, std::string& out)
   return true;
 }
 
-// Reads a field that is a whole number of 0 or more, or null; returns false otherwise.
+// Reads a field that is a whole number from 0 to kMaxTokens, or null; returns false otherwise.
 bool readCount(const nlohmann::json& line, const char* field, std::optional<int64_t>& out) {
   if (!line.contains(field) || line[field].is_null()) return true;
-  if (!line[field].is_number_integer() || line[field].get<int64_t>() < 0) return false;
-  out = line[field].get<int64_t>();
+  const nlohmann::json& value = line[field];
+  // Checked as unsigned first, because get<int64_t>() of a value above INT64_MAX wraps.
+  if (value.is_number_unsigned()) {
+    if (value.get<uint64_t>() > static_cast<uint64_t>(kMaxTokens)) return false;
+  } else if (!value.is_number_integer() || value.get<int64_t>() < 0) {
+    return false;
+  }
+  out = value.get<int64_t>();
   return true;
 }
 
-bool isDate(const std::string& time) {
-  if (time.size() < 10 || time[4] != '-' || time[7] != '-') return false;
-  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
-    if (time[i] < '0' || time[i] > '9') return false;
+// Reads `digits` decimal digits at `at`; returns -1 when any is not a digit.
+int readDigits(const std::string& text, size_t at, size_t digits) {
+  if (at + digits > text.size()) return -1;
+  int value = 0;
+  for (size_t i = at; i < at + digits; ++i) {
+    if (text[i] < '0' || text[i] > '9') return -1;
+    value = value * 10 + (text[i] - '0');
   }
-  return true;
+  return value;
+}
+
+// Accepts an RFC 3339 time in UTC, `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, with a real calendar
+// date, because the day column is taken from its first ten characters.
+bool isUtcTime(const std::string& time) {
+  const int year = readDigits(time, 0, 4), month = readDigits(time, 5, 2);
+  const int day = readDigits(time, 8, 2);
+  if (year < 0 || month < 1 || month > 12 || day < 1 || time[4] != '-' || time[7] != '-')
+    return false;
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (day > kDays[month - 1] + (month == 2 && leap ? 1 : 0)) return false;
+  if (time.size() < 20 || (time[10] != 'T' && time[10] != 't') || time[13] != ':' ||
+      time[16] != ':')
+    return false;
+  const int hour = readDigits(time, 11, 2), minute = readDigits(time, 14, 2);
+  const int second = readDigits(time, 17, 2);
+  // 60 is a leap second.
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return false;
+  size_t end = 19;
+  if (time[end] == '.') {
+    const size_t digits = time.find_first_not_of("0123456789", end + 1);
+    if (digits == end + 1 || digits == std::string::npos) return false;
+    end = digits;
+  }
+  const std::string zone = time.substr(end);
+  return zone == "Z" || zone == "z" || zone == "+00:00";
 }
 
 // Parses one audit line. Returns "" and fills `entry`, or returns the reason it is invalid.
@@ -80,10 +135,13 @@ std::string parseLine(const std::string& text, Entry& entry) {
     line = nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     return "invalid JSON at byte " + std::to_string(e.byte);
+  } catch (const nlohmann::json::out_of_range&) {
+    // A number such as 1e400 does not fit in a double.
+    return "a number is too large to read";
   }
   if (!line.is_object()) return "not a JSON object";
   std::string time;
-  if (!readString(line, "time", time) || !isDate(time))
+  if (!readString(line, "time", time) || !isUtcTime(time))
     return "\"time\" is missing or not a UTC time such as 2026-12-04T18:00:00.123Z";
   entry.columns["day"] = time.substr(0, 10);
   for (const char* field : {"key", "model", "tenant", "target"}) {
@@ -96,18 +154,20 @@ std::string parseLine(const std::string& text, Entry& entry) {
     return "\"outcome\" is missing or not a string";
   std::optional<int64_t> estimated;
   if (!readCount(line, "input_tokens_estimated", estimated) || !estimated)
-    return "\"input_tokens_estimated\" is missing or not a whole number of 0 or more";
+    return "\"input_tokens_estimated\" is missing or not " + std::string(kTokenRange);
   entry.input_tokens_estimated = *estimated;
   for (auto [field, out] : {std::pair{"input_tokens", &entry.input_tokens},
                             std::pair{"output_tokens", &entry.output_tokens}}) {
     if (!readCount(line, field, *out))
-      return std::string("\"") + field + "\" is " + line[field].dump() +
-             ", not a whole number of 0 or more or null";
+      return std::string("\"") + field + "\" is " + line[field].dump() + ", not " + kTokenRange +
+             " or null";
   }
   if (line.contains("cost_usd") && !line["cost_usd"].is_null()) {
-    if (!line["cost_usd"].is_number() || line["cost_usd"].get<double>() < 0)
-      return "\"cost_usd\" is " + line["cost_usd"].dump() + ", not a number of 0 or more or null";
-    entry.cost_usd = line["cost_usd"].get<double>();
+    const nlohmann::json& cost = line["cost_usd"];
+    // Large integers are read as double too; the comparison also rejects NaN.
+    if (!cost.is_number() || !(cost.get<double>() >= 0 && cost.get<double>() <= kMaxCostUsd))
+      return "\"cost_usd\" is " + cost.dump() + ", not a number from 0 to 1e12 or null";
+    entry.cost_usd = cost.get<double>();
   }
   return "";
 }
@@ -256,6 +316,11 @@ int runSummarize(const std::string& file, const std::vector<std::string>& by, bo
     printJson(file, by, groups, total, skipped, out);
   } else {
     printTable(by, groups, total, out);
+  }
+  // Group sums are never larger than the total, so checking the total is enough.
+  if (total.saturated) {
+    err << "hfchain audit: a token total of " << file << " passed "
+        << std::numeric_limits<int64_t>::max() << " and is shown as that maximum\n";
   }
   if (skipped > 0) {
     err << "hfchain audit: skipped " << skipped << " invalid line" << (skipped == 1 ? "" : "s")

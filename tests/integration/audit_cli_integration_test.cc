@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "integration/process.h"
@@ -93,6 +95,94 @@ TEST_F(AuditSummarize, TruncatedLineIsInvalidJson) {
   testing::ProcessResult result = runCli({"audit", "summarize", path_});
   EXPECT_EQ(result.exit_code, 5);
   EXPECT_NE(result.err.find(path_ + ":9: invalid JSON at byte"), std::string::npos) << result.err;
+}
+
+// A valid line with the given fields replaced by raw JSON text.
+std::string lineWith(const std::map<std::string, std::string>& fields) {
+  json record = json::parse(
+      line("2026-12-04T10:00:00.000Z", "k", "", "hf", "mA", 100, "100", "10", "0.5", "ok"));
+  std::string text = record.dump();
+  for (const auto& [field, value] : fields) {
+    const std::string old = "\"" + field + "\":" + record[field].dump();
+    text.replace(text.find(old), old.size(), "\"" + field + "\":" + value);
+  }
+  return text + "\n";
+}
+
+TEST_F(AuditSummarize, OutOfRangeValuesAreSkipped) {
+  const std::vector<std::pair<std::string, std::string>> invalid = {
+      {"input_tokens_estimated", "9223372036854775807"},
+      {"input_tokens_estimated", "18446744073709551615"},
+      {"input_tokens_estimated", "1000000000000001"},
+      {"input_tokens", "9223372036854775807"},
+      {"output_tokens", "1000000000000001"},
+      {"cost_usd", "1e308"},
+      {"cost_usd", "1000000000001"},
+      {"cost_usd", "1e400"},
+      {"time", R"("2026-13-45T10:00:00.000Z")"},
+      {"time", R"("2026-02-29T10:00:00.000Z")"},
+      {"time", R"("2026-04-31T10:00:00.000Z")"},
+      {"time", R"("2026-12-04T24:00:00.000Z")"},
+      {"time", R"("2026-12-04T10:00:00.000+05:00")"},
+      {"time", R"("2026-12-04")"},
+  };
+  std::string text;
+  for (const auto& [field, value] : invalid) text += lineWith({{field, value}});
+  // Valid lines at the bounds.
+  text += lineWith({{"input_tokens_estimated", "1000000000000000"}, {"cost_usd", "1e12"}});
+  text += lineWith({{"time", R"("2028-02-29T23:59:60Z")"}});
+  std::ofstream(path_) << text;
+
+  testing::ProcessResult result = runCli({"audit", "summarize", path_, "--by", "key", "--json"});
+  EXPECT_EQ(result.exit_code, 5) << result.err;
+  for (size_t i = 0; i < invalid.size(); ++i) {
+    const std::string where = path_ + ":" + std::to_string(i + 1) + ": ";
+    const size_t at = result.err.find(where);
+    ASSERT_NE(at, std::string::npos) << invalid[i].first << " " << invalid[i].second << "\n"
+                                     << result.err;
+    const std::string reason = result.err.substr(at, result.err.find('\n', at) - at);
+    const std::string& field = invalid[i].first;
+    if (field == "cost_usd" && invalid[i].second == "1e400") {
+      EXPECT_NE(reason.find("a number is too large to read"), std::string::npos) << reason;
+    } else {
+      EXPECT_NE(reason.find("\"" + field + "\""), std::string::npos) << reason;
+    }
+    EXPECT_NE(reason.find("line skipped"), std::string::npos) << reason;
+  }
+  EXPECT_EQ(result.err.find(":15:"), std::string::npos) << result.err;
+  EXPECT_EQ(result.err.find(":16:"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("skipped 14 invalid lines"), std::string::npos) << result.err;
+
+  json summary = json::parse(result.out);
+  const json& total = summary["total"];
+  EXPECT_EQ(total["requests"], 2);
+  EXPECT_EQ(total["input_tokens_estimated"], 1000000000000100);
+  EXPECT_EQ(total["input_tokens"], 200);
+  EXPECT_EQ(total["output_tokens"], 20);
+  // Rounding to 1e-9 USD is not exact at 10^12 USD, so compare to a tenth of a cent.
+  EXPECT_NEAR(total["cost_usd"].get<double>(), 1e12 + 0.5, 1e-3);
+  EXPECT_EQ(summary["lines_skipped"], 14);
+}
+
+TEST_F(AuditSummarize, TokenTotalsSaturate) {
+  // 9,300 lines of 10^15 tokens sum to more than INT64_MAX (about 9.22 * 10^18).
+  std::string text;
+  const std::string big = lineWith({{"input_tokens_estimated", "1000000000000000"},
+                                    {"input_tokens", "1000000000000000"},
+                                    {"output_tokens", "1000000000000000"}});
+  for (int i = 0; i < 9300; ++i) text += big;
+  std::ofstream(path_) << text;
+  testing::ProcessResult result = runCli({"audit", "summarize", path_, "--by", "key", "--json"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  json total = json::parse(result.out)["total"];
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(total["requests"], 9300);
+  EXPECT_EQ(total["input_tokens_estimated"], kMax);
+  EXPECT_EQ(total["input_tokens"], kMax);
+  EXPECT_EQ(total["output_tokens"], kMax);
+  EXPECT_NE(result.err.find("a token total of " + path_ + " passed 9223372036854775807"),
+            std::string::npos)
+      << result.err;
 }
 
 TEST_F(AuditSummarize, JsonGroupedByTenant) {
