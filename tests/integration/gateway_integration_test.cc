@@ -370,6 +370,19 @@ TEST(Gateway, ApiKeyFileGivesTenants) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("line 1 has more than two fields"), std::string::npos);
   EXPECT_EQ(bad.error().message.find("key-one"), std::string::npos) << bad.error().message;
+
+  // A key listed twice is an error whether or not the tenants differ, and the message names
+  // the lines, never the key.
+  for (const char* second : {"key-one team-b", "key-one team-a", "key-one"}) {
+    std::ofstream(path) << "key-one team-a\n# comment\nkey-two\n" << second << "\n";
+    Result<ApiKeys> duplicate = loadApiKeysFile(path.string());
+    ASSERT_FALSE(duplicate.ok()) << second;
+    EXPECT_NE(duplicate.error().message.find("lists the same key on lines 1 and 4"),
+              std::string::npos)
+        << duplicate.error().message;
+    EXPECT_EQ(duplicate.error().message.find("key-one"), std::string::npos)
+        << duplicate.error().message;
+  }
   fs::remove(path);
 }
 

@@ -246,6 +246,9 @@ Result<ApiKeys> loadApiKeysFile(const std::string& path) {
     return makeError(ErrorClass::kInvalidRequest, "cannot read the API key file " + path);
   }
   ApiKeys result;
+  // The line each key was first seen on. A key listed twice, perhaps with two tenants, is an
+  // error, because silently taking either line could put a caller in the wrong tenant.
+  std::map<std::string, int> first_line;
   std::istringstream lines(content);
   int number = 0;
   for (std::string line; std::getline(lines, line);) {
@@ -258,6 +261,13 @@ Result<ApiKeys> loadApiKeysFile(const std::string& path) {
       return makeError(ErrorClass::kInvalidRequest,
                        "the API key file " + path + " line " + std::to_string(number) +
                            " has more than two fields; write KEY or KEY TENANT");
+    }
+    if (auto [seen, inserted] = first_line.emplace(key, number); !inserted) {
+      // The key itself is a secret, so only the line numbers identify it.
+      return makeError(ErrorClass::kInvalidRequest,
+                       "the API key file " + path + " lists the same key on lines " +
+                           std::to_string(seen->second) + " and " + std::to_string(number) +
+                           "; keep one line per key");
     }
     if (!tenant.empty()) result.tenants[key] = tenant;
     result.keys.push_back(std::move(key));
