@@ -256,6 +256,28 @@ const TargetPolicy& BudgetConfig::policyFor(const std::string& name) const {
   return it == targets.end() ? defaults : it->second;
 }
 
+// Checks that `path`, the value of setting `key`, can name a file the link writes: it is not
+// a directory or other special file, and its folder exists.
+bool checkWritablePath(const std::string& key, const std::string& path, std::string& error) {
+  if (path.empty()) return true;
+  namespace fs = std::filesystem;
+  std::error_code code;
+  const fs::file_status status = fs::status(path, code);
+  if (fs::exists(status) && !fs::is_regular_file(status)) {
+    error = key + " \"" + path + "\" is not a regular file; set " + key +
+            " to the path of a file, for example \"" + (fs::path(path) / "budget.json").string() +
+            "\"";
+    return false;
+  }
+  const fs::path folder = fs::path(path).parent_path();
+  if (!folder.empty() && !fs::is_directory(folder, code)) {
+    error = key + " \"" + path + "\": the folder \"" + folder.string() +
+            "\" does not exist; create it or choose another path";
+    return false;
+  }
+  return true;
+}
+
 std::unique_ptr<BudgetConfig> parseBudgetConfig(const nlohmann::json& settings,
                                                 std::string& error) {
   if (!checkKeys(settings, "",
@@ -275,6 +297,10 @@ std::unique_ptr<BudgetConfig> parseBudgetConfig(const nlohmann::json& settings,
   if (!ok) return nullptr;
   if (!config->state_file.empty() && config->budgets.empty()) {
     error = "state_file is set but budgets is empty; add a budget or remove state_file";
+    return nullptr;
+  }
+  if (!checkWritablePath("state_file", config->state_file, error) ||
+      !checkWritablePath("audit_file", config->audit_file, error)) {
     return nullptr;
   }
   if (!checkPolicyLimits(config->defaults, "", error)) return nullptr;

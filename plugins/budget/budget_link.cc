@@ -136,7 +136,7 @@ class BudgetLink : public sdk::Link {
       if (!load_error.empty()) {
         // The ledger has set the unreadable file aside and starts empty; requests go on.
         sdk::metricAdd("hfchain_budget_state_load_errors_total", "");
-        const std::string message = "budget state not loaded, starting empty: " + load_error;
+        const std::string message = "budget state file: " + load_error;
         sdk::host().log(nullptr, HFC_LOG_WARNING, sdk::detail::toStr(kLogger),
                         sdk::detail::toStr(message));
       }

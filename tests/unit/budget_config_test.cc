@@ -90,6 +90,20 @@ TEST(BudgetConfig, RejectionsNameKeyValueAndAllowed) {
   EXPECT_EQ(errorOf(R"([1])"), "settings must be a map, got [1]");
 }
 
+TEST(BudgetConfig, FilePathsMustNameFiles) {
+  const std::string folder = ::testing::TempDir();
+  const std::string as_directory = errorOf(nlohmann::json{
+      {"state_file", folder},
+      {"budgets",
+       {{{"name", "a"}, {"limit_tokens", 5}}}}}.dump());
+  EXPECT_NE(as_directory.find("is not a regular file"), std::string::npos) << as_directory;
+  const std::string no_folder =
+      errorOf(R"({"audit_file": "/nonexistent-hfchain-folder/audit.jsonl"})");
+  EXPECT_NE(no_folder.find("the folder \"/nonexistent-hfchain-folder\" does not exist"),
+            std::string::npos)
+      << no_folder;
+}
+
 TEST(BudgetConfig, RejectsSettingsThatCannotWork) {
   EXPECT_EQ(errorOf(R"({"min_new_tokens": 64, "default_max_new_tokens": 32})"),
             "min_new_tokens 64 exceeds default_max_new_tokens 32, so every request without "
