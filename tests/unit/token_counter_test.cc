@@ -332,7 +332,7 @@ TEST(ContextWindow, TgiInfoGivesMaxTotalTokens) {
   EXPECT_EQ(upstream->find("up")->requests()[0].path, "/info");
 }
 
-TEST(ContextWindow, FailedLookUpIsUnknownAndNotRepeatedAtOnce) {
+TEST(ContextWindow, FailedLookUpIsNotRepeated) {
   auto upstream = startUpstream(json::array({jsonExchange(404, json{{"error", "no"}})}));
   ASSERT_TRUE(upstream);
   TargetConfig target;

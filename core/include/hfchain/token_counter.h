@@ -14,7 +14,7 @@
 
 namespace hfchain {
 
-// How a count was made. The values equal hfc_count_method of the plugin ABI.
+// The method of a count. The values equal hfc_count_method of the plugin ABI.
 enum class CountMethod {
   kTokenizer = 1,  // the model's tokenizer.json, with its chat template for chats
   kRemote = 2,     // the target's TGI /tokenize or /chat_tokenize endpoint
@@ -27,8 +27,8 @@ std::string_view countMethodName(CountMethod method);
 struct TokenCount {
   int64_t tokens = 0;
   CountMethod method = CountMethod::kEstimate;
-  // Why the count is an estimate when the configured method could not be used, such as a
-  // chat template that failed to render; empty otherwise.
+  // The reason for an estimate when the configured method could not be used, such as a chat
+  // template that failed to render; empty otherwise.
   std::string note;
 
   bool estimate() const { return method == CountMethod::kEstimate; }
@@ -49,7 +49,7 @@ int64_t estimateRequestTokens(const Request& request);
 class TokenCounter {
  public:
   virtual ~TokenCounter() = default;
-  // Counts the input of `request` as the model sees it. A chat is rendered with the chat
+  // Counts the input of `request` as the model counts it. A chat is rendered with the chat
   // template and the generation prompt; raw inputs get the tokenizer's special tokens.
   virtual TokenCount countRequest(const Request& request) const = 0;
   // Counts plain text, such as generated output, with no special tokens added.
@@ -58,7 +58,7 @@ class TokenCounter {
 
 using TokenCounterConstSharedPtr = std::shared_ptr<const TokenCounter>;
 
-// Builds the counter that `target` asks for (its tokenizer, chat_template and token_counter
+// Builds the counter that `target` configures (its tokenizer, chat_template and token_counter
 // keys). Tokenizer and template files are loaded once per process and shared while the same
 // file (path, size and modification time) stays in use. Errors have class kConfigRejected
 // and name the target and the file.

@@ -1,4 +1,4 @@
-// One small non-streaming HTTP exchange with a JSON answer, for side calls such as the Hub's
+// One small non-streaming HTTP exchange with a JSON response, for side calls such as the Hub's
 // model information, TGI's /info and /tokenize. Not pooled: each call opens its own
 // connection, because these calls are rare next to generation requests.
 #pragma once
@@ -31,7 +31,7 @@ struct SmallRequest {
   size_t max_body_bytes = 16 * 1024 * 1024;
 };
 
-// Sends `request` and reads the whole answer, whatever its status. Network failures come
+// Sends `request` and reads the whole response, whatever its status. Network failures come
 // back as kConnectFailed, kTimeout or kConnectionReset errors, and a body over
 // max_body_bytes as kEventTooLarge; messages name the URL but never the authorization.
 Result<SmallResponse> exchangeSmall(const Endpoint& endpoint,

@@ -140,9 +140,9 @@ typedef enum hfc_count_method {
   HFC_COUNT_ESTIMATE = 3 /* characters per token for each script: an estimate */
 } hfc_count_method;
 
-/* A token count. `note` says why the count is an estimate when the target's configured
- * counter could not be used (a chat template that failed to render, a /tokenize call that
- * failed); it is empty otherwise and stays valid until the next count call on the same
+/* A token count. `note` gives the reason the count is an estimate when the target's configured
+ * counter could not be used, such as a chat template that failed to render or a /tokenize call
+ * that failed. It is empty otherwise, and stays valid until the next count call on the same
  * thread. */
 typedef struct hfc_token_count {
   int64_t tokens;
@@ -281,7 +281,7 @@ typedef struct hfc_host_api {
 
   /* Token counting with the counter configured for a target (docs/config.md, `tokenizer`
    * and `token_counter`). count_request_tokens counts the input of `request` as the model
-   * of its target sees it: a chat is rendered with the chat template, generation prompt
+   * of its target counts it: a chat is rendered with the chat template, generation prompt
    * included, and raw inputs get the tokenizer's special tokens. count_text_tokens counts
    * plain text, such as generated output, with no special tokens added. An empty target
    * name means the config's default target. Both return 0 when there is no such target;
